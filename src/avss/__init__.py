@@ -1,0 +1,1 @@
+"""LLM branch: activation statistics (AVSS / EAVSS), layer pruning, contrastive fine-tuning, evaluation."""

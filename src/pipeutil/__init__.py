@@ -1,0 +1,1 @@
+"""Small helpers shared by both branches: atomic output, errors, provenance."""

@@ -1,0 +1,33 @@
+# Decisions shared by every rule file: parameter validation, phase registry, helpers.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from pipeutil.params import validate_params  # noqa: E402
+
+validate_params(config, Path(workflow.basedir) / "workflow" / "schemas")
+
+# phase name -> list of its final outputs; filled by each rule file, read by `rule all`
+# and by workflow/scripts/gen_dvc.py (through `snakemake --detailed-summary`).
+PHASE_TARGETS = {}
+
+
+def register_phase(name, outputs):
+    """Declare the final outputs of phase ``name`` (all under results/<name>/)."""
+    for out in outputs:
+        assert str(out).startswith(f"results/{name}/"), f"{out} is outside results/{name}/"
+    PHASE_TARGETS[name] = list(outputs)
+    return PHASE_TARGETS[name]
+
+
+def all_phase_targets():
+    return [out for outs in PHASE_TARGETS.values() for out in outs]
+
+
+def log_of(rule_name, stem="log"):
+    return f"logs/{rule_name}/{stem}.log"
+
+
+def bench_of(rule_name, stem="benchmark"):
+    return f"logs/{rule_name}/{stem}.tsv"
