@@ -1,0 +1,50 @@
+"""Download phase entry points: one function per rule (model, one dataset, manifest)."""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from pipeutil.io import PipelineError, write_json, write_text
+
+from . import datasets as ds
+from .model_io import materialise_model
+
+
+def download_model(model_cfg: dict, dl_cfg: dict, out_dir: str, entry_out: str) -> dict:
+    entry = materialise_model(model_cfg, dl_cfg["cache_dir"], dl_cfg.get("pip"), out_dir)
+    write_json(entry_out, entry)
+    return entry
+
+
+def download_dataset(name: str, cfg: dict, dl_cfg: dict, out_path: str, entry_out: str) -> dict:
+    Path(dl_cfg["cache_dir"]).mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dl_cfg["cache_dir"]))
+    try:
+        data, entry = ds.materialise(name, cfg, dl_cfg["cache_dir"], dl_cfg.get("pip"), work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    ds.save(name, data, out_path)
+    entry["path"] = out_path
+    write_json(entry_out, entry)
+    return entry
+
+
+def write_manifest(model_entry: str, dataset_entries: dict[str, str], out_json: str, out_tsv: str) -> dict:
+    """Merge the per-item manifest entries into one manifest (JSON + a TSV table for the report)."""
+    try:
+        manifest = {"model": json.loads(Path(model_entry).read_text()),
+                    "datasets": {n: json.loads(Path(p).read_text()) for n, p in sorted(dataset_entries.items())}}
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PipelineError(f"cannot read a manifest entry: {exc}") from exc
+    cols = ["name", "kind", "rows", "source", "member", "sha256", "licence"]
+    lines = ["\t".join(cols)]
+    m = manifest["model"]
+    lines.append("\t".join(map(str, ["model", m.get("model_type"), f"{m.get('num_hidden_layers')} layers",
+                                     m.get("source"), m.get("member"), m.get("sha256"), m.get("licence")])))
+    for name, e in manifest["datasets"].items():
+        lines.append("\t".join(str(e.get(c)) if c != "name" else name for c in cols))
+    write_json(out_json, manifest)
+    write_text(out_tsv, "\n".join(lines) + "\n")
+    return manifest

