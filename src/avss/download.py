@@ -9,10 +9,11 @@ from pathlib import Path
 from pipeutil.io import PipelineError, write_json, write_text
 
 from . import datasets as ds
-from .model_io import materialise_model
 
 
 def download_model(model_cfg: dict, dl_cfg: dict, out_dir: str, entry_out: str) -> dict:
+    from .model_io import materialise_model  # torch/transformers only for this rule
+
     entry = materialise_model(model_cfg, dl_cfg["cache_dir"], dl_cfg.get("pip"), out_dir)
     write_json(entry_out, entry)
     return entry
