@@ -1,0 +1,50 @@
+# Two commands for users: `make run` (the default pipeline) and `make test` (the test suite).
+# Both create .venv on first use and install the pinned dependencies into it.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+CORES  ?= all
+
+.PHONY: run test bench lint report dvc-yaml smoke clean-results help
+
+help:
+	@echo "make run    - run the whole default pipeline (snakemake --cores $(CORES))"
+	@echo "make test   - run the test suite (unit tests + a smoke run of the whole DAG)"
+	@echo "make bench  - run every benchmark in benchmarks/, results in results/bench/*.json"
+	@echo "make report - write report.html (plots, tables, manifest) from the last run"
+	@echo "make lint   - snakefmt --check and snakemake --lint"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade "pip>=23.2"
+	$(BIN)/python -m pip install -e ".[dev]"
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report report.html
+	@echo "done: results/ holds every phase's outputs, report.html the plots and tables"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	@mkdir -p results/bench
+	@set -e; for b in benchmarks/bench_*.py; do \
+		name=$$(basename $$b .py | sed 's/^bench_//'); \
+		echo "== $$b"; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python $$b --out results/bench/$$name.json; \
+	done
+
+report: $(STAMP)
+	$(BIN)/snakemake --report report.html
+
+lint: $(STAMP)
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint
+
+dvc-yaml: $(STAMP)
+	$(BIN)/python workflow/scripts/gen_dvc.py
+
+smoke: $(STAMP)  ## the smoke run of the whole DAG + DVC paths, in a temporary copy
+	$(BIN)/python -m pytest -q tests/test_workflow_dag.py
