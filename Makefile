@@ -15,10 +15,9 @@ help:
 	@echo "make report - write report.html (plots, tables, manifest) from the last run"
 	@echo "make lint   - snakefmt --check and snakemake --lint"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade "pip>=23.2"
-	$(BIN)/python -m pip install -e ".[dev]"
+	$(BIN)/python -m pip install -c requirements.lock -e ".[dev]"
 	@touch $(STAMP)
 
 run: $(STAMP)
