@@ -21,8 +21,9 @@ from __future__ import annotations
 import inspect
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Iterable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -56,16 +57,22 @@ class CaptureResult:
 
 
 def _forward(model, ids: torch.Tensor, mask: torch.Tensor):
-    kwargs = {"input_ids": ids, "attention_mask": mask, "use_cache": False}
+    full = bool(mask.all())  # no padding: let the model use its plain causal mask (faster SDPA path)
+    kwargs = {"input_ids": ids, "attention_mask": None if full else mask, "use_cache": False}
     if "logits_to_keep" in inspect.signature(model.forward).parameters:
         kwargs["logits_to_keep"] = 1  # statistics need no logits: skip the LM head for all but one token
     return model(**kwargs)
 
 
-def _pool(t: torch.Tensor, mask: torch.Tensor, last_idx: torch.Tensor, pooling: str) -> torch.Tensor:
+def _real(t: torch.Tensor, mask: torch.Tensor, full: bool) -> torch.Tensor:
+    """Real (non-padding) tokens of t [B, T, D] -> [N, D]; a view when there is no padding."""
+    return t.reshape(-1, t.shape[-1]) if full else t[mask]
+
+
+def _pool(t: torch.Tensor, mask: torch.Tensor, last_idx: torch.Tensor, pooling: str, full: bool) -> torch.Tensor:
     """t: [B, T, D], mask: [B, T] bool -> pooled samples [N, D]."""
     if pooling == "all":
-        return t[mask]  # [N_real_tokens, D]
+        return _real(t, mask, full)  # [N_real_tokens, D]
     if pooling == "last":
         return t[torch.arange(t.shape[0], device=t.device), last_idx]  # [B, D]
     m = mask.unsqueeze(-1).to(t.dtype)  # [B, T, 1]
@@ -77,6 +84,7 @@ class _Collector:
 
     def __init__(self, cfg: CaptureConfig):
         self.cfg, self.acc, self.mask, self.last_idx, self.bounds = cfg, {}, None, None, {}
+        self.full = False
 
     def __call__(self, io: BlockIO) -> None:
         site = {"block_output": io.out, "mlp_act": io.mlp_act}.get(self.cfg.site)
@@ -84,8 +92,8 @@ class _Collector:
         if io.layer not in self.acc:
             self.acc[io.layer] = LayerAccumulator(io.layer, x.shape[-1], self.cfg.hist,
                                                   self.cfg.thresholds, x.device)
-        self.acc[io.layer].add(_pool(x, self.mask, self.last_idx, self.cfg.pooling),
-                               io.inp[self.mask], io.out[self.mask])
+        self.acc[io.layer].add(_pool(x, self.mask, self.last_idx, self.cfg.pooling, self.full),
+                               _real(io.inp, self.mask, self.full), _real(io.out, self.mask, self.full))
         rows = torch.arange(io.out.shape[0], device=io.out.device)
         if io.layer == 0:
             self.bounds[0] = io.inp[rows, self.last_idx].float()  # [B, H]
@@ -116,6 +124,7 @@ def capture_token_batches(model, batches: Iterable[tuple[torch.Tensor, torch.Ten
                 continue
             pos = torch.arange(mask.shape[1], device=device)  # [T]
             col.mask, col.last_idx = mask, (mask * pos).argmax(1)  # [B, T], [B]
+            col.full = bool(mask.all())
             col.bounds = {}
             _forward(model, ids, mask.long())
             upd = _angular_update(col.bounds)
@@ -124,6 +133,9 @@ def capture_token_batches(model, batches: Iterable[tuple[torch.Tensor, torch.Ten
     if n_seq == 0:
         raise PipelineError("capture: the calibration data is empty (no sequence with a real token)")
     ang = (ang / n_seq).numpy()  # [L + 1, L + 1]
+    missing = [i for i in range(len(dec.layers)) if i not in col.acc]
+    if missing:
+        raise PipelineError(f"capture: the hooks of layer(s) {missing} never fired (layer not called by forward?)")
     states = [col.acc[i].state() for i in range(len(dec.layers))]
     meta = {"n_sequences": n_seq, "n_tokens": n_tok, "n_layers": len(dec.layers), "layer_path": dec.path,
             "model_class": type(model).__name__, "config": _cfg_json(cfg)}
@@ -176,7 +188,7 @@ def calibration_windows(text: str, tokenizer, n_samples: int, seq_len: int, seed
     evaluation's perplexity uses the other half). Returns input ids [n_samples, seq_len].
     """
     lo, hi = int(len(text) * text_range[0]), int(len(text) * text_range[1])
-    lines = [ln for ln in text[lo:hi].split("\n") if ln.strip()]
+    lines = [ln for ln in text[lo:hi].splitlines(keepends=True) if ln.strip()]
     if not lines:
         raise PipelineError(f"calibration text is empty in the character range {list(text_range)}")
     ids: list[int] = []
@@ -198,9 +210,8 @@ def save_capture(result: CaptureResult, npz_path, json_path, extra_meta: dict | 
     """Write stats.npz (raw state, stacked over layers) and stats.json (meta + summary), atomically."""
     arrays = {k: np.stack([st[k] for st in result.states]) for k in result.states[0]}
     arrays["angular"] = result.angular
-    with atomic_path(npz_path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+    with atomic_path(npz_path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
     summary = [{k: v for k, v in asdict(ls).items() if k not in ("hist", "feature_mean", "feature_var")}
                for ls in result.layers]
     write_json(json_path, {**result.meta, **(extra_meta or {}), "layers": summary})
@@ -208,7 +219,7 @@ def save_capture(result: CaptureResult, npz_path, json_path, extra_meta: dict | 
 
 def load_capture(npz_path, json_path) -> CaptureResult:
     """Read what save_capture wrote; NaN or inf anywhere raises PipelineError naming the layer."""
-    meta = json.loads(open(json_path).read())
+    meta = json.loads(Path(json_path).read_text())
     with np.load(npz_path) as z:
         arrays = {k: z[k] for k in z.files}
     ang = arrays.pop("angular")

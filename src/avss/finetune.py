@@ -174,7 +174,7 @@ def train_step(model, enc: Encoded, layers: list[int], cfg: FinetuneConfig) -> S
     ll = lm_loss(model, out.last_hidden_state, enc)
     loss = cfg.contrastive_weight * lc + cfg.lm_weight * ll
     loss.backward()
-    return StepLoss(-1, float(loss), float(lc), float(ll))
+    return StepLoss(-1, loss.item(), lc.item(), ll.item())
 
 
 def _config_key(cfg: FinetuneConfig, layers: list[int]) -> str:

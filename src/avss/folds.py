@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from typing import Iterable
+from collections.abc import Iterable
 
 from pipeutil.io import PipelineError
 

@@ -14,11 +14,12 @@ so training and evaluation can use disjoint questions (src/avss/folds.py).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
 
 from pipeutil.io import PipelineError
 
+from .folds import assign_folds
 from .records import KINDS
 
 DATASETS = ("truthful_qa", "sciq", "nq_open", "trivia_qa", "wikiqa")
@@ -41,7 +42,7 @@ class HallucItem:
         return asdict(self)
 
     @staticmethod
-    def from_dict(d: dict) -> "HallucItem":
+    def from_dict(d: dict) -> HallucItem:
         return HallucItem(**{k: d[k] for k in HallucItem.__dataclass_fields__})
 
 
@@ -144,7 +145,7 @@ def select_questions(rows: list[dict], max_questions: int | None, seed: int, dat
         raise PipelineError(f"{dataset}: no usable question in {len(rows)} rows")
     if max_questions is not None and len(usable) > max_questions:
         rng = random.Random(f"{seed}:{dataset}")
-        keep = set(id(r) for r in rng.sample(usable, max_questions))
+        keep = {id(r) for r in rng.sample(usable, max_questions)}
         usable = [r for r in usable if id(r) in keep]
     return usable
 
@@ -173,3 +174,68 @@ def summarise(items: list[HallucItem]) -> dict:
 
 def _natural(qid: str):
     return (len(qid), qid)
+
+
+def model_answers(backend, dataset: str, rows: list[dict], max_new_tokens: int = 16) -> dict[str, str]:
+    """The model's greedy answers, with the evaluation task's own prompt and stop strings."""
+    from .evaluation.tasks import TASKS
+
+    task = TASKS[dataset](rows, max_new_tokens=max_new_tokens)
+    requests = [task.requests(r)[0] for r in rows]
+    answers = backend.generate_until(requests)
+    return {str(r["id"]): a for r, a in zip(rows, answers)}
+
+
+def exact_match_fn(dataset: str) -> Callable[[str, list[str]], bool]:
+    """The evaluation's exact-match rule for ``dataset`` (NQ drops articles, TriviaQA does not)."""
+    from .evaluation.metrics import exact_match
+    from .evaluation.tasks import TASKS
+
+    drop = bool(getattr(TASKS[dataset], "drop_articles", False))
+    return lambda pred, refs: exact_match(pred, refs, drop) > 0
+
+
+@dataclass(frozen=True)
+class SamplesConfig:
+    """params.yaml: hallucination_samples (one dataset)."""
+    max_questions: int | None = 64     # questions drawn from the dataset (seeded), split into folds
+    max_answers_per_class: int = 3     # truthful / hallucinated answers kept per question
+    folds: int = 2
+    seed: int = 0
+    max_new_tokens: int = 16           # greedy answer length for nq_open / trivia_qa
+    batch_size: int = 8
+
+
+def make_samples(dataset: str, rows: list[dict], cfg: SamplesConfig, model_dir: str | None = None
+                 ) -> tuple[list[HallucItem], dict[int, list[dict]]]:
+    """Labelled items of ``dataset`` plus, per fold, the dataset rows of that fold's questions."""
+    pool = select_questions(rows, cfg.max_questions, cfg.seed, dataset)
+    fold_of = assign_folds([str(r["id"]) for r in pool], cfg.folds, cfg.seed, what=dataset)
+    answers = correct = None
+    if KINDS.get(dataset) == "gen_qa":
+        if not model_dir:
+            raise PipelineError(f"{dataset}: the model is needed to label its own greedy answers")
+        from .evaluation.backends import load_hf_backend
+
+        backend = load_hf_backend(model_dir, device="auto", batch_size=cfg.batch_size, progress=False)
+        answers, correct = model_answers(backend, dataset, pool, cfg.max_new_tokens), exact_match_fn(dataset)
+    items = build_items(dataset, pool, fold_of, limit=cfg.max_answers_per_class, model_answers=answers,
+                        is_correct=correct)
+    by_fold = {f: [r for r in pool if fold_of[str(r["id"])] == f] for f in range(cfg.folds)}
+    return items, by_fold
+
+
+def write_samples(dataset: str, data_path: str, model_dir: str | None, cfg: SamplesConfig, out_items: str,
+                  out_summary: str, out_eval: list[str]) -> dict:
+    """Rule entry: items of ``dataset`` (jsonl), its summary and one eval file per fold (dataset rows)."""
+    from pipeutil.io import read_jsonl, write_json, write_jsonl
+
+    if len(out_eval) != cfg.folds:
+        raise PipelineError(f"{dataset}: {len(out_eval)} eval outputs for {cfg.folds} folds")
+    items, by_fold = make_samples(dataset, read_jsonl(data_path), cfg, model_dir)
+    summary = {"dataset": dataset, **summarise(items), "config": asdict(cfg)}
+    for f, path in enumerate(out_eval):
+        write_jsonl(path, by_fold[f])
+    write_jsonl(out_items, (it.to_dict() for it in items))
+    write_json(out_summary, summary)
+    return summary

@@ -18,8 +18,8 @@ gating). Tensors are the live activations: read them, never modify them.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -120,7 +120,11 @@ def block_hooks(model: nn.Module, callback: Callable[[BlockIO], None],
 def _block_hook(i: int, callback, stash):
     def hook(module, args, kwargs, output):
         inp = args[0] if args else kwargs["hidden_states"]  # [B, T, H]
-        callback(BlockIO(layer=i, inp=inp, out=_first_tensor(output), mlp_act=stash.pop(i, None)))
+        out = _first_tensor(output)  # [B, T, H]
+        act = stash.pop(i, None)
+        if act is not None and act.dim() == 2:  # OPT flattens tokens inside its MLP: [B*T, I]
+            act = act.view(out.shape[0], out.shape[1], -1)  # [B, T, I]
+        callback(BlockIO(layer=i, inp=inp, out=out, mlp_act=act))
     return hook
 
 

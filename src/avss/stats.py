@@ -32,7 +32,7 @@ class HistSpec:
 
     @property
     def n(self) -> int:
-        return int(round((self.hi - self.lo) * self.bins_per_decade))
+        return round((self.hi - self.lo) * self.bins_per_decade)
 
     def edges(self) -> np.ndarray:
         """Edges of the regular bins (n + 1 values), in |x| units."""
@@ -50,7 +50,8 @@ class LayerStats:
     var_feature: float  # mean over features of the per-feature variance across samples
     var_token: float  # mean over samples of the variance across features
     rms: float  # sqrt(mean of x**2): the layer's scale for relative thresholds
-    exact_below: dict[float, float]  # absolute threshold -> exact fraction of |x| < threshold
+    exact_below: dict[float, float]  # absolute threshold -> fraction of |x| < threshold (counted, or
+    #   read from the histogram when the threshold is a bin edge, e.g. 1e-5 with the default HistSpec)
     hist: np.ndarray  # [n + 2] int64 counts of |x| (see HistSpec)
     cos_in_out: float  # mean over tokens of cos(block input, block output)
     angular_last: float  # mean over sequences of arccos(cos(in, out)) / pi at the last token
@@ -68,7 +69,9 @@ def fraction_below(hist: np.ndarray, spec: HistSpec, t: float) -> float:
     if t >= 10.0 ** spec.hi:
         return float(hist[:-1].sum()) / total
     pos = (math.log10(t) - spec.lo) * spec.bins_per_decade  # position in regular bins
-    k = int(math.floor(pos))
+    if abs(pos - round(pos)) < 1e-6:  # a bin edge: no interpolation
+        pos = float(round(pos))
+    k = math.floor(pos)
     below = float(hist[: k + 1].sum()) + (pos - k) * float(hist[k + 1])
     return below / total
 
@@ -91,7 +94,7 @@ class LayerAccumulator:
 
     def __init__(self, layer: int, dim: int, spec: HistSpec, thresholds: tuple[float, ...], device):
         self.layer, self.dim, self.spec, self.thresholds = layer, dim, spec, tuple(thresholds)
-        f64 = dict(dtype=torch.float64, device=device)
+        f64 = {"dtype": torch.float64, "device": device}
         self.count = 0
         self.mean = torch.zeros(dim, **f64)  # [D]
         self.m2 = torch.zeros(dim, **f64)  # [D]
@@ -100,9 +103,17 @@ class LayerAccumulator:
         self.hist = torch.zeros(spec.n + 2, dtype=torch.int64, device=device)  # [n + 2]
         self.cos_sum = torch.zeros((), **f64)
         self.cos_count = 0
+        edges = spec.edges()
+        # thresholds on a bin edge are read from the histogram; the others are counted directly
+        # (values within float32 rounding of the edge may land in the neighbouring bin)
+        self._edge_thresholds = {t: int(np.argmin(np.abs(edges - t))) for t in self.thresholds
+                                 if np.any(np.isclose(edges, t, rtol=1e-9, atol=0))}
 
     def add(self, x: torch.Tensor, inp: torch.Tensor, out: torch.Tensor) -> None:
-        """x: [N, D] pooled site values; inp/out: [M, H] block input/output at the real tokens."""
+        """x: [N, D] pooled site values; inp/out: [M, H] block input/output at the real tokens.
+
+        Few, cheap kernels (no Welford var, no cosine_similarity): this runs inside every forward.
+        """
         x = x.float()  # [N, D]
         n = x.shape[0]
         if n == 0:
@@ -113,19 +124,26 @@ class LayerAccumulator:
                                 "(the model produced non-finite values; try dtype float32)")
         b_m2 = (x - b_mean).square_().sum(0)  # [D]
         self._merge(n, b_mean.double(), b_m2.double())
-        self.token_var_sum += x.var(dim=1, unbiased=False).sum().double()
+        sq = torch.linalg.vector_norm(x, dim=1).double().square_()  # [N] sum of squares per sample
+        mu = x.sum(1).double() / self.dim  # [N] mean per sample
+        self.token_var_sum += (sq / self.dim - mu.square()).clamp_min_(0).sum()
         ax = x.abs()  # [N, D]
-        for k, t in enumerate(self.thresholds):
-            self.below[k] += (ax < t).sum()
         self.hist += self._bin_counts(ax)
-        cos = torch.nn.functional.cosine_similarity(inp.float(), out.float(), dim=-1)  # [M]
-        self.cos_sum += cos.sum().double()
-        self.cos_count += cos.numel()
+        for k, t in enumerate(self.thresholds):
+            if t not in self._edge_thresholds:
+                self.below[k] += (ax < t).sum()
+        inp, out = inp.float(), out.float()  # [M, H]
+        dot = (inp * out).sum(-1)  # [M]
+        norms = torch.linalg.vector_norm(inp, dim=-1) * torch.linalg.vector_norm(out, dim=-1)  # [M]
+        self.cos_sum += (dot / norms.clamp_min(1e-12)).sum().double()
+        self.cos_count += dot.numel()
 
     def _bin_counts(self, ax: torch.Tensor) -> torch.Tensor:
+        """Histogram of |x| [n + 2]: bin 0 below 10**lo (zeros too), 1..n regular, n + 1 overflow."""
         s = self.spec
-        idx = torch.log10(ax).sub_(s.lo).mul_(s.bins_per_decade).floor_().clamp_(-1, s.n).add_(1)  # [N, D]
-        return torch.bincount(idx.to(torch.int64).flatten(), minlength=s.n + 2)  # [n + 2]
+        pos = torch.log10(ax).mul_(s.bins_per_decade).add_(1.0 - s.lo * s.bins_per_decade)  # [N, D]; -inf for 0
+        idx = pos.clamp_(0.0, s.n + 1.5).to(torch.int64)  # truncation == floor for non-negative values
+        return torch.bincount(idx.flatten(), minlength=s.n + 2)  # [n + 2]
 
     def _merge(self, n_b: int, mean_b: torch.Tensor, m2_b: torch.Tensor) -> None:
         n_a = self.count
@@ -142,9 +160,13 @@ class LayerAccumulator:
 
     def state(self) -> dict[str, np.ndarray]:
         """Raw accumulator state as numpy arrays (what stats.npz stores per layer)."""
+        hist, below = self.hist.cpu().numpy(), self.below.cpu().numpy()
+        for k, t in enumerate(self.thresholds):
+            if t in self._edge_thresholds:  # |x| < edges[j]: bins 0..j
+                below[k] = hist[: self._edge_thresholds[t] + 1].sum()
         return {"count": np.array(self.count), "feature_mean": self.mean.cpu().numpy(),
                 "feature_m2": self.m2.cpu().numpy(), "token_var_sum": self.token_var_sum.cpu().numpy(),
-                "below": self.below.cpu().numpy(), "hist": self.hist.cpu().numpy(),
+                "below": below, "hist": hist,
                 "cos_sum": self.cos_sum.cpu().numpy(), "cos_count": np.array(self.cos_count)}
 
 

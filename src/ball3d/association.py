@@ -10,6 +10,7 @@ All of it is vectorised over hypotheses so one frame costs well under a millisec
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 
@@ -29,7 +30,8 @@ class AssocConfig:
     min_views: int = 2  # fewer consistent cameras -> frame reported missing
     min_score: float = 0.0  # candidates below this detector score are ignored
     max_hypotheses: int = 600  # cap on candidate pairs tried per frame (highest score products first)
-    first_chunk: int = 16  # pairs tried before the early exit test (all cameras agree -> stop)
+    first_chunk: int = 16  # pairs tried before the early exit test
+    early_exit_views: int = 3  # that many agreeing views (or all cameras with candidates) end the search
     bounds_m: tuple = (-70.0, 70.0, -50.0, 50.0, -1.0, 40.0)  # plausible ball box xmin xmax ymin ymax zmin zmax
 
 
@@ -88,7 +90,13 @@ def pad_candidates(cameras: list[Camera], candidates: dict[str, list], min_score
         rows[rows[:, 2] < min_score] = np.nan
         fi, ki = np.array(idx).T
         out[fi, j, ki] = rows
-    return out
+    order = np.argsort(-out[..., 2], axis=2)  # best score first, NaN padding last
+    return np.take_along_axis(out, order[..., None], axis=2)
+
+
+@functools.lru_cache(maxsize=64)
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.triu_indices(n, 1)
 
 
 def _hypotheses(cand: np.ndarray, max_h: int) -> np.ndarray:
@@ -96,7 +104,7 @@ def _hypotheses(cand: np.ndarray, max_h: int) -> np.ndarray:
     v, k = np.nonzero(np.isfinite(cand[:, :, 0]))  # (N,), (N,)
     if len(v) < 2:
         return np.zeros((0, 2, 2), int)
-    a, b = np.triu_indices(len(v), 1)
+    a, b = _pairs(len(v))
     keep = v[a] != v[b]
     a, b = a[keep], b[keep]
     score = cand[v[a], k[a], 2] * cand[v[b], k[b], 2]
@@ -125,7 +133,7 @@ def associate_frame(P: np.ndarray, cand: np.ndarray, frame: int, cfg: AssocConfi
         n_cams = int(np.isfinite(cand[:, :, 0]).any(axis=1).sum())
         return FrameFix(frame, None, reason=f"detections in {n_cams} camera(s)")
     n_with = int(np.isfinite(cand[:, :, 0]).any(axis=1).sum())  # cameras with any candidate
-    X = None
+    X, best_cost = None, np.inf
     for chunk in (hyp[:cfg.first_chunk], hyp[cfg.first_chunk:]):  # best-scored pairs first
         if len(chunk) == 0:
             break
@@ -135,9 +143,11 @@ def associate_frame(P: np.ndarray, cand: np.ndarray, frame: int, cfg: AssocConfi
         d, _ = _nearest(P, cand, X_h, cfg.bounds_m)  # (H, V)
         cost = (np.minimum(d, cfg.gate_px) ** 2).sum(axis=1)  # (H,) MSAC cost
         best = int(np.argmin(cost))
-        if X is None or cost[best] < best_cost:
+        if cost[best] < best_cost:
             X, best_cost = X_h[best], cost[best]
-        if np.sum(d[best] < cfg.gate_px) == n_with:  # every camera agrees: stop early
+        # stop early when every camera agrees, or when enough views agree that a coincidence of false
+        # detections is implausible (the refit below collects every consistent camera anyway)
+        if np.sum(d[best] < cfg.gate_px) >= min(n_with, cfg.early_exit_views):
             break
     views = None
     for _ in range(3):  # refit on all inliers, then re-gate with the refined point until stable

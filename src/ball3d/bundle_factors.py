@@ -6,14 +6,29 @@ linear Cal3_S2 model is exact.
 """
 from __future__ import annotations
 
+import math
+
 import gtsam
 import numpy as np
 from gtsam.symbol_shorthand import C, K, X
 
 from .camera import Camera
 
-__all__ = ["C", "K", "X", "pose_of", "cal_of", "pixel_noise", "projection_factor", "ballistic_factor",
-           "motion_residual", "camera_priors"]
+_I3 = np.eye(3)
+_M2I3 = -2.0 * np.eye(3)
+
+__all__ = [
+    "C",
+    "K",
+    "X",
+    "ballistic_factor",
+    "cal_of",
+    "camera_priors",
+    "motion_residual",
+    "pixel_noise",
+    "pose_of",
+    "projection_factor",
+]
 
 
 def pose_of(cam: Camera) -> gtsam.Pose3:
@@ -67,24 +82,28 @@ def camera_priors(cam: Camera, j: int, rot_sigma_rad: float, pos_sigma_m: float,
             gtsam.PriorFactorCal3_S2(K(j), cal_of(cam), cal_noise)]
 
 
-def motion_residual(x0: np.ndarray, x1: np.ndarray, x2: np.ndarray, dt: float, g: float,
-                    drag: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def motion_residual(x0: np.ndarray, x1: np.ndarray, x2: np.ndarray, dt: float, g: float, drag: float,
+                    roll: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Second difference minus the ballistic prediction, and its Jacobians w.r.t. x0 and x2.
 
-    e = x2 - 2 x1 + x0 - dt^2 a(v),  a(v) = (0, 0, -g) - drag |v| v,  v = (x2 - x0) / (2 dt).
+    e = x2 - 2 x1 + x0 - dt^2 a(v),  v = (x2 - x0) / (2 dt),
+    a(v) = (0, 0, -g) - drag |v| v - roll v / |v|   (roll: rolling resistance on the ground, m/s^2).
     (The Jacobian w.r.t. x1 is -2 I.)
     """
     v = (x2 - x0) / (2 * dt)
-    speed = float(np.linalg.norm(v))
-    a = np.array([0.0, 0.0, -g]) - drag * speed * v
-    e = x2 - 2 * x1 + x0 - dt * dt * a
-    Dv = speed * np.eye(3) + (np.outer(v, v) / speed if speed > 1e-9 else 0.0)  # d(|v| v)/dv
-    half = 0.5 * dt * drag * Dv
-    return e, np.eye(3) - half, np.eye(3) + half
+    speed = math.sqrt(v @ v)
+    if speed < 1e-9:
+        return x2 - 2 * x1 + x0 + dt * dt * np.array([0.0, 0.0, g]), _I3, _I3
+    coef = drag * speed + roll / speed  # a = gvec - coef * v
+    e = x2 - 2 * x1 + x0 + dt * dt * (coef * v + np.array([0.0, 0.0, g]))
+    vv = np.outer(v, v) / (speed * speed)
+    da = drag * speed * (_I3 + vv) + roll / speed * (_I3 - vv)  # -d a / d v
+    half = 0.5 * dt * da
+    return e, _I3 - half, _I3 + half
 
 
 def ballistic_factor(i0: int, i1: int, i2: int, dt: float, accel_sigma: float, g: float, drag: float,
-                     kind: str, k: float) -> gtsam.CustomFactor:
+                     kind: str, k: float, roll: float = 0.0) -> gtsam.CustomFactor:
     """Constant-acceleration (gravity + optional drag) prior over three consecutive frames.
 
     A robust loss lets bounces and kicks break it; bundle.py also removes the factors whose
@@ -96,9 +115,9 @@ def ballistic_factor(i0: int, i1: int, i2: int, dt: float, accel_sigma: float, g
     def error(this: gtsam.CustomFactor, values: gtsam.Values, H: list | None) -> np.ndarray:
         keys = this.keys()
         x0, x1, x2 = (values.atPoint3(key) for key in keys)
-        e, J0, J2 = motion_residual(x0, x1, x2, dt, g, drag)
+        e, J0, J2 = motion_residual(x0, x1, x2, dt, g, drag, roll)
         if H is not None:
-            H[0], H[1], H[2] = J0, -2.0 * np.eye(3), J2
+            H[0], H[1], H[2] = J0, _M2I3, J2
         return e
 
     return gtsam.CustomFactor(noise, [X(i0), X(i1), X(i2)], error)

@@ -30,7 +30,9 @@ class DetectParams:
     roi_size: int = 96  # side of the ROI crop, detector pixels (multiple of 4)
     track_threshold: float = 0.3  # best ROI peak below this -> target lost, rerun on the full frame
     max_gap: int = 5  # frames a track may coast on extrapolation before it is dropped
+    full_every: int = 10  # ROI mode: every N-th frame runs on the full frame anyway (re-acquisition; 0 = never)
     chunk: int = 4  # frames per batch in full-frame mode
+    device: str = "cpu"  # cpu | cuda | auto
 
 
 def topk_peaks(heat: np.ndarray, k: int, nms_radius: int, min_score: float) -> np.ndarray:
@@ -73,8 +75,9 @@ def _subpixel(heat: np.ndarray, y: int, x: int, axis: int) -> float:
 @torch.inference_mode()
 def heatmaps(model: HeatmapNet, x: np.ndarray) -> np.ndarray:
     """Probability maps of a batch: x (B, C, h, w) -> (B, h, w)."""
-    xt, H, W = pad_to_stride(torch.from_numpy(x))  # (B, C, H', W')
-    return torch.sigmoid(model(xt))[:, 0, :H, :W].numpy()  # (B, h, w)
+    dev = next(model.parameters()).device
+    xt, H, W = pad_to_stride(torch.from_numpy(x).to(dev))  # (B, C, H', W')
+    return torch.sigmoid(model(xt))[:, 0, :H, :W].cpu().numpy()  # (B, h, w)
 
 
 def roi_window(center: np.ndarray, size: int, det_size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -113,9 +116,10 @@ def detect_clip(model: HeatmapNet, clip: CameraClip, p: DetectParams,
         elif predictions is None:
             pred = _extrapolate(history, t, p.max_gap)
         cands = None
-        if pred is not None and np.all(np.isfinite(pred)):
+        periodic = p.full_every > 0 and t % p.full_every == 0
+        if pred is not None and np.all(np.isfinite(pred)) and not periodic:
             win = roi_window(pred, p.roi_size, clip.det_size)
-            heat = heatmaps(model, stack_input(clip, t, cfg.n_frames, cfg.use_foreground, win)[None])[0]
+            heat = heatmaps(model, stack_input(clip, t, cfg.n_frames, cfg.use_foreground, win, cfg.color)[None])[0]
             cands = topk_peaks(heat, p.top_k, p.nms_radius, p.min_score)
             cands[:, 0] += win[0]
             cands[:, 1] += win[1]
@@ -123,20 +127,34 @@ def detect_clip(model: HeatmapNet, clip: CameraClip, p: DetectParams,
             if len(cands) == 0 or cands[0, 2] < p.track_threshold:
                 cands = None
         if cands is None:
-            heat = heatmaps(model, stack_input(clip, t, cfg.n_frames, cfg.use_foreground)[None])[0]
+            heat = heatmaps(model, stack_input(clip, t, cfg.n_frames, cfg.use_foreground, None, cfg.color)[None])[0]
             cands = topk_peaks(heat, p.top_k, p.nms_radius, p.min_score)
             stats["full_frames"] += 1
-        if len(cands) and cands[0, 2] >= p.track_threshold:
-            history = (history + [(t, cands[0, :2].copy())])[-2:]
+        point = _track_point(cands, pred, p)
+        if point is not None:
+            history = (history + [(t, point)])[-2:]
         out.append(cands)
     return out, stats
+
+
+def _track_point(cands: np.ndarray, pred: np.ndarray | None, p: DetectParams) -> np.ndarray | None:
+    """Where the track continues: the best confident candidate near the prediction (continuity, so a
+    re-acquisition frame does not jump to a brighter false target), else the best confident one."""
+    ok = cands[cands[:, 2] >= p.track_threshold] if len(cands) else cands
+    if not len(ok):
+        return None
+    if pred is not None and np.all(np.isfinite(pred)):
+        near = ok[np.hypot(ok[:, 0] - pred[0], ok[:, 1] - pred[1]) <= p.roi_size / 4]
+        if len(near):
+            return near[0, :2].copy()
+    return ok[0, :2].copy()
 
 
 def _detect_full(model: HeatmapNet, clip: CameraClip, p: DetectParams) -> list[np.ndarray]:
     cfg, out = model.cfg, []
     for t0 in range(0, clip.n_frames, p.chunk):
         ts = range(t0, min(clip.n_frames, t0 + p.chunk))
-        x = np.stack([stack_input(clip, t, cfg.n_frames, cfg.use_foreground) for t in ts])  # (b, C, h, w)
+        x = np.stack([stack_input(clip, t, cfg.n_frames, cfg.use_foreground, None, cfg.color) for t in ts])  # (b, C, h, w)
         for heat in heatmaps(model, x):
             out.append(topk_peaks(heat, p.top_k, p.nms_radius, p.min_score))
     return out

@@ -26,13 +26,15 @@ STRIDE = 4  # input height and width must be multiples of this
 class DetectorConfig:
     n_frames: int = 3  # consecutive grey frames stacked as input (t-n+1 .. t)
     use_foreground: bool = True  # add the foreground channel of frame t
+    color: bool = False  # frames as 3 BGR channels each (tells a white ball from skin-coloured heads)
     width: int = 8  # channels of the full-resolution stage; x2 per stride-2 stage
     scale: float = 0.5  # detector frame size / full-resolution size
     sigma: float = 1.5  # Gaussian target sigma, detector pixels
+    input_source: str = "preprocess"  # frames trained on: preprocess (undistorted npz) | video (raw videos)
 
     @property
     def in_channels(self) -> int:
-        return self.n_frames + int(self.use_foreground)
+        return self.n_frames * (3 if self.color else 1) + int(self.use_foreground)
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "<config>") -> "DetectorConfig":
@@ -41,7 +43,8 @@ class DetectorConfig:
         if unknown:
             raise PipelineError(f"{source}: unknown detector config keys {unknown}; known: {sorted(known)}")
         cfg = cls(**d)
-        if cfg.n_frames < 1 or cfg.width < 1 or not (0 < cfg.scale <= 1) or cfg.sigma <= 0:
+        if (cfg.n_frames < 1 or cfg.width < 1 or not (0 < cfg.scale <= 1) or cfg.sigma <= 0
+                or cfg.input_source not in ("preprocess", "video")):
             raise PipelineError(f"{source}: invalid detector config {asdict(cfg)}")
         return cfg
 
@@ -75,6 +78,15 @@ class HeatmapNet(nn.Module):
         d2 = self.dec2(torch.cat([F.interpolate(e3, scale_factor=2.0, mode="nearest"), e2], 1))  # (B, 2c, H/2, W/2)
         d1 = self.dec1(torch.cat([F.interpolate(d2, scale_factor=2.0, mode="nearest"), e1], 1))  # (B, c, H, W)
         return self.head(d1)  # (B, 1, H, W) logits
+
+
+def resolve_device(setting: str) -> torch.device:
+    """auto -> cuda when available else cpu; cuda without a GPU -> PipelineError."""
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise PipelineError("device 'cuda' requested (params train_detector.device / detect.device) but torch sees no GPU")
+    return torch.device(setting)
 
 
 def pad_to_stride(x: torch.Tensor) -> tuple[torch.Tensor, int, int]:

@@ -59,12 +59,18 @@ def ballistic_trajectory(n_frames: int, fps: float = 25.0, p0=(-20.0, -10.0, 0.1
     for s in range(1, n_frames * substeps + 1):
         if kick_frame is not None and s == kick_frame * substeps:
             v = np.array(kick_v, float)
-        a = GRAVITY - drag_per_m * np.linalg.norm(v) * v
+        rolling = p[2] <= radius + 1e-6 and abs(v[2]) < 0.5
+        a = (np.zeros(3) if rolling else GRAVITY) - drag_per_m * np.linalg.norm(v) * v
+        if rolling:
+            v[2], p[2] = 0.0, radius
+            a -= 0.6 * v / max(np.linalg.norm(v), 1e-6)  # rolling resistance, m/s^2
         v = v + a * dt
         p = p + v * dt
-        if p[2] < radius and v[2] < 0:  # bounce: reflect, lose energy, roll friction
+        if p[2] < radius and v[2] < 0:  # bounce: reflect, lose energy and horizontal speed
             p[2] = 2 * radius - p[2]
             v = np.array([0.85 * v[0], 0.85 * v[1], -restitution * v[2]])
+            if abs(v[2]) < 0.5:
+                p[2], v[2] = radius, 0.0
         times.append(s * dt)
         pts.append(p.copy())
     times, pts = np.array(times), np.array(pts)  # (S,), (S, 3)
@@ -107,10 +113,10 @@ def synth_detections(cameras: list[Camera], position_at, n_frames: int, fps: flo
 def make_problem(n_cameras: int = 3, n_frames: int = 60, fps: float = 25.0, seed: int = 0,
                  noise_px: float = 1.0, false_rate: float = 0.0, occlusion_prob: float = 0.0,
                  skew_max_s: float = 0.0, top_k: int = 5, kick_frame: int | None = None,
-                 drag_per_m: float = 0.0) -> SynthProblem:
+                 drag_per_m: float = 0.013, focal_px: float = 1600.0, radius_m: float = 55.0) -> SynthProblem:
     """One seeded problem: ring cameras, a bouncing ball, noisy candidates."""
     rng = np.random.default_rng(seed)
-    cameras = ring_cameras(n_cameras, fps=fps)
+    cameras = ring_cameras(n_cameras, fps=fps, focal_px=focal_px, radius_m=radius_m)
     xyz, at = ballistic_trajectory(n_frames, fps, kick_frame=kick_frame, drag_per_m=drag_per_m)
     skew = {c.name: float(rng.uniform(-skew_max_s, skew_max_s)) for c in cameras} if skew_max_s else {}
     cands, true_uv = synth_detections(cameras, at, n_frames, fps, rng, noise_px, false_rate,
@@ -123,3 +129,15 @@ def make_problem(n_cameras: int = 3, n_frames: int = 60, fps: float = 25.0, seed
 def candidates_to_contract(candidates: dict[str, list[np.ndarray]]) -> dict:
     """Convert to the detections-file layout {cam: [[[u, v, score], ...] per frame]}."""
     return {cam: [arr.tolist() for arr in frames] for cam, frames in candidates.items()}
+
+
+def to_truth(p: SynthProblem, scene_id: str = "synthetic_0") -> dict:
+    """A truth.json-shaped dict of a synthetic problem (no videos), for tests and benchmarks."""
+    n = len(p.xyz)
+    per_camera = {c.name: {"video": f"{c.name}.avi", "calib_video": f"calib_{c.name}.avi",
+                           "uv": [None if not np.isfinite(uv[0]) else uv.tolist() for uv in p.true_uv[c.name]],
+                           "visible_fraction": [float(np.isfinite(uv[0])) for uv in p.true_uv[c.name]],
+                           "blur_px": [0.0] * n, "low_light": False} for c in p.cameras}
+    return {"scene_id": scene_id, "seed": int(p.meta.get("seed", 0)), "split": "test", "fps": p.fps, "n_frames": n,
+            "ball_radius_m": 0.11, "cameras": [c.to_dict() for c in p.cameras], "ball_xyz": p.xyz.tolist(),
+            "per_camera": per_camera, "landmarks": {"names": [], "xyz": []}}

@@ -113,13 +113,15 @@ def simulate_players(rng: np.random.Generator, n_players: int, n_chasers: int, b
     T = ball_xy.shape[0]
     ax, ay = LENGTH / 2 - 5, WIDTH / 2 - 3
     pos = np.stack([rng.uniform(-ax, ax, n_players), rng.uniform(-ay, ay, n_players)], axis=1)  # (P, 2)
-    pos[:n_chasers] = ball_xy[0] + rng.normal(0, 4, (min(n_chasers, n_players), 2))
+    pos[:n_chasers] = ball_xy[0] + rng.normal(0, 1.5, (min(n_chasers, n_players), 2))
     goal = np.stack([rng.uniform(-ax, ax, n_players), rng.uniform(-ay, ay, n_players)], axis=1)
     xy = np.empty((T, n_players, 2))
     dt = 1.0 / fps
+    ang = rng.uniform(0, 2 * np.pi, n_chasers)
+    offset = rng.uniform(0.4, 1.5, n_chasers)[:, None] * np.stack([np.cos(ang), np.sin(ang)], axis=1)  # (C, 2) m
     for f in range(T):
         xy[f] = pos
-        goal[:n_chasers] = ball_xy[f]
+        goal[:n_chasers] = ball_xy[f] + offset[:len(goal[:n_chasers])]  # crowd around the ball
         d = goal - pos  # (P, 2)
         dist = np.linalg.norm(d, axis=1, keepdims=True)
         step = np.minimum(dist, speed_ms * dt) * d / np.maximum(dist, 1e-6)

@@ -12,7 +12,27 @@ Scene truth (results/scenes/<split>/<scene_id>/truth.json), written by the scene
         "visible_fraction": [float, ...],              # 0 = fully occluded / out of view, 1 = fully visible
         "blur_px": [float, ...],                       # motion-blur streak length in pixels
         "low_light": bool}},                           # the camera's video is rendered dark + noisy
-   "landmarks": {"names": [...], "xyz": [[x, y, z], ...]}}   # pitch landmarks for PnP
+   "landmarks": {"names": [...], "xyz": [[x, y, z], ...]},   # pitch landmarks for PnP
+   "calib_board": {"cols": int, "rows": int, "square_m": float},  # chessboard of the calib_*.avi videos
+   "kick_times_s": [float, ...]}                                   # provenance
+  Scene folders of real footage hold the same videos, no truth.json ground truth, and
+  landmarks_px.json = {cam_name: {landmark_name: [u, v]}} (distorted pixels) for the extrinsics.
+
+Calibrated cameras (results/calibrate/<split>/<scene_id>/, one folder written atomically):
+  <cam_name>.json  Camera.to_dict() (K, dist, R, t estimated; meta: rms_px, views, pnp_rms_px, ...)
+  report.json      {"scene": str, "cameras": [{"camera", "rms_px", "views", "rejected", "pnp_rms_px",
+                    "landmarks", "landmark_source", "errors_vs_truth": {...}}]}
+  results/calibrate/summary.json: mean / median / max of every error over all cameras + per_camera rows.
+
+Pre-processed videos (results/preprocess/<split>/<scene_id>/, one folder written atomically):
+  <cam_name>.npz   frames (T, h, w, 3) uint8 BGR: undistorted, downscaled by `scale`, tone-mapped;
+                   fg (T, h, w) uint8 0/1 foreground mask of the running background model;
+                   K_out (3, 3): intrinsics of that ideal pinhole image (no distortion; R, t as the
+                   calibrated camera); scale (float); camera (str).
+                   A pixel (u', v') there is the undistorted full-resolution pixel
+                   ((u' + 0.5) * scale - 0.5, (v' + 0.5) * scale - 0.5).
+  summary.json     per camera: frames, out_size, backend, mean_luma, gain, gamma (timings: rule log only).
+  ball3d.preprocess.stack_frames(frames, t, k) stacks frames t-k+1..t as channels (h, w, k*3).
 
 Detections (results/detect/<split>/<scene_id>/<detector>.json):
   {"scene_id": str, "detector": str, "per_camera": {cam_name: [[[u, v, score], ...top-K...] per frame]}}

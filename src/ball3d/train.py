@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .detector import DetectorConfig, HeatmapNet
+from .detector import DetectorConfig, HeatmapNet, resolve_device
 from .detinput import CameraClip, stack_input
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class TrainParams:
     min_visible: float = 0.25  # ball less visible than this gets no target (matches the metric)
     threads: int = 2  # torch CPU threads
     log_every: int = 50  # steps between training-curve points
+    device: str = "cpu"  # cpu | cuda | auto
 
 
 @dataclass
@@ -57,23 +58,38 @@ def _target_centre(clip: CameraClip, truth_pc: dict, t: int, x0: int, y0: int, m
 
 def clip_bank(clip: CameraClip, truth_pc: dict, cfg: DetectorConfig, p: TrainParams,
               rng: np.random.Generator) -> Bank:
-    """Input windows of one camera clip: around the ball (with jitter) and at random places."""
+    """Input windows of one camera clip: around the ball (with jitter), around moving things that
+    are not the ball (players' heads and feet: hard negatives) and at random places."""
     w, h = clip.det_size
     S = min(p.crop + 2 * p.margin, h - h % 4, w - w % 4)
     in_view = [t for t, uv in enumerate(truth_pc["uv"]) if uv is not None]
     xs, cs = [], []
     for k in range(p.pos_per_clip + p.neg_per_clip):
+        t = int(rng.choice(in_view)) if k < p.pos_per_clip and in_view else int(rng.integers(0, clip.n_frames))
         if k < p.pos_per_clip and in_view:
-            t = int(rng.choice(in_view))
             u, v = clip.to_det(np.asarray(truth_pc["uv"][t]))[0] + rng.uniform(-S / 3, S / 3, 2)
         else:
-            t = int(rng.integers(0, clip.n_frames))
-            u, v = rng.uniform(0, w), rng.uniform(0, h)
+            u, v = _negative_centre(clip, truth_pc, t, rng, hard=(k - p.pos_per_clip) % 2 == 0)
         x0 = int(np.clip(round(u - S / 2), 0, w - S))
         y0 = int(np.clip(round(v - S / 2), 0, h - S))
-        xs.append(stack_input(clip, t, cfg.n_frames, cfg.use_foreground, (x0, y0, x0 + S, y0 + S)).astype(np.float16))
+        win = (x0, y0, x0 + S, y0 + S)
+        xs.append(stack_input(clip, t, cfg.n_frames, cfg.use_foreground, win, cfg.color).astype(np.float16))
         cs.append(_target_centre(clip, truth_pc, t, x0, y0, p.min_visible))
     return Bank(np.stack(xs), np.asarray(cs, dtype=np.float32))
+
+
+def _negative_centre(clip: CameraClip, truth_pc: dict, t: int, rng: np.random.Generator, hard: bool) -> np.ndarray:
+    """A random place, or (hard) a random foreground pixel at least 4 px from the ball, of frame t."""
+    w, h = clip.det_size
+    if hard:
+        ys, xs = np.nonzero(clip.fg[t] > 0.5)
+        if len(xs):
+            pts = np.stack([xs, ys], 1).astype(np.float64)  # (n, 2)
+            if truth_pc["uv"][t] is not None:
+                pts = pts[np.hypot(*(pts - clip.to_det(np.asarray(truth_pc["uv"][t]))[0]).T) > 4]
+            if len(pts):
+                return pts[rng.integers(len(pts))]
+    return np.array([rng.uniform(0, w), rng.uniform(0, h)])
 
 
 def merge_banks(banks: list[Bank]) -> Bank:
@@ -118,19 +134,21 @@ def fit(bank: Bank, cfg: DetectorConfig, p: TrainParams) -> tuple[HeatmapNet, li
     torch.manual_seed(p.seed)
     torch.set_num_threads(p.threads)
     rng = np.random.default_rng(p.seed + 1)
-    model = HeatmapNet(cfg)
+    dev = resolve_device(p.device)
+    model = HeatmapNet(cfg).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[int(0.7 * p.steps)], gamma=0.1)
     curve, run, t0 = [], [], time.perf_counter()
     model.train()
     for step in range(1, p.steps + 1):
         x, y = sample_batch(bank, cfg, p, rng)  # (B, C, s, s), (B, 1, s, s)
+        x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
         loss = heatmap_loss(model(x), y, p.pos_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        run.append(float(loss))
+        run.append(float(loss.detach()))
         if step % p.log_every == 0 or step == p.steps:
             curve.append({"step": step, "loss": float(np.mean(run)), "seconds": round(time.perf_counter() - t0, 2)})
             log.info("step %d/%d loss %.4f (%.0f s)", step, p.steps, curve[-1]["loss"], curve[-1]["seconds"])

@@ -28,8 +28,8 @@ def project(P: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Projection matrices (V, 3, 4), points (M, 3) -> pixels (M, V, 2) and depths (M, V)."""
     Xh = np.concatenate([X, np.ones((len(X), 1))], axis=1)  # (M, 4)
     x = np.einsum("vij,mj->mvi", P, Xh)  # (M, V, 3)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        uv = x[..., :2] / x[..., 2:3]  # (M, V, 2)
+    z = x[..., 2:3]
+    uv = x[..., :2] / np.where(np.abs(z) < 1e-12, 1e-12, z)  # (M, V, 2); depth <= 0 is handled by callers
     return uv, x[..., 2]
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from tqdm import tqdm
+
+from pipeutil.io import PipelineError
 
 from .requests import GenerateRequest, LoglikelihoodRequest, RollingRequest
 
@@ -107,7 +109,6 @@ class HFBackend:
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, (ctx, cont) in enumerate(pairs):
             groups.setdefault(tuple(ctx), []).append(i)
-        plain: list[int] = []
         shared = [(ctx, idx) for ctx, idx in groups.items() if self._can_share(ctx, idx, pairs)]
         shared_ids = {i for _, idx in shared for i in idx}
         plain = [i for i in range(len(pairs)) if i not in shared_ids]
@@ -179,11 +180,17 @@ class HFBackend:
                 inp = seqs[i][0][:-1]
                 ids[row, :len(inp)] = torch.tensor(inp)
                 mask[row, :len(inp)] = 1
-            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits  # (B, T, V)
+            # only the positions that predict a continuation token go through the LM head
+            needed = sorted({p for i in chunk for p in range(len(seqs[i][0]) - 1 - seqs[i][1], len(seqs[i][0]) - 1)})
+            col = {p: k for k, p in enumerate(needed)}
+            kwargs = {"logits_to_keep": torch.tensor(needed, device=self.device)} if self._keep_arg else {}
+            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kwargs).logits
+            if not self._keep_arg:
+                logits = logits[:, needed]  # (B, K, V)
             for row, i in enumerate(chunk):
                 toks, n = seqs[i]
                 end = len(toks) - 1
-                results[i] = _continuation_score(logits[row, end - n:end], toks[-n:])
+                results[i] = _continuation_score(logits[row, [col[p] for p in range(end - n, end)]], toks[-n:])
             if bar is not None:
                 bar.update(len(chunk))
         return results  # type: ignore[return-value]
@@ -245,6 +252,9 @@ def load_hf_backend(folder: str, device: str = "auto", dtype: str = "float32", *
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype)).to(device)
-    tok = AutoTokenizer.from_pretrained(folder)
-    return HFBackend(model, tok, **kwargs)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype), local_files_only=True)
+        tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    except OSError as exc:
+        raise PipelineError(f"{folder}: not a loadable Hugging Face model folder ({exc})") from exc
+    return HFBackend(model.to(device), tok, **kwargs)

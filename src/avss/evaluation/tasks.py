@@ -6,7 +6,7 @@ few documented deviations). Document layouts are those of :mod:`avss.records`.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -1,0 +1,199 @@
+"""Phase entry points of the detector: train on scene folders, detect per scene, score detections.
+
+Each function is what one rule script calls. Inputs are scene folders (``truth.json`` + videos,
+contract in ``ball3d.records``); outputs are written atomically.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeutil.io import PipelineError, write_json
+
+from .classical import ClassicalParams, detect_clip_classical
+from .detect import DetectParams, detect_scene_net, to_full_res
+from .detector import DetectorConfig, load_checkpoint, resolve_device, save_checkpoint
+from .detinput import iter_scene_clips, load_truth
+from .detmetrics import MetricParams, evaluate
+from .train import TrainParams, clip_bank, fit, merge_banks
+
+log = logging.getLogger(__name__)
+DETECTORS = ("heatmap", "classical")
+
+
+@dataclass(frozen=True)
+class SceneInput:
+    """Where one scene's detector input lives: the scene folder, and for input 'preprocess' the
+    preprocess phase's folder plus the calibrated cameras it was made with."""
+    scene_dir: str
+    prep_dir: str | None = None
+    calib_dir: str | None = None
+
+    def load(self, scale: float, color: bool = False):
+        """Truth and an iterator of camera clips (loaded one at a time)."""
+        truth = load_truth(self.scene_dir)
+        return truth, iter_scene_clips(self.scene_dir, truth, scale, self.prep_dir, self.calib_dir, color=color)
+
+
+def scene_inputs(truths: list[str], preps: list[str] | None, calibs: list[str] | None) -> list[SceneInput]:
+    """SceneInputs from aligned lists of truth.json paths and (optional) preprocess / calibrate folders."""
+    preps, calibs = preps or [None] * len(truths), calibs or [None] * len(truths)
+    if not (len(truths) == len(preps) == len(calibs)):
+        raise PipelineError(f"detector inputs: {len(truths)} scenes, {len(preps)} pre-processed, {len(calibs)} calibrated")
+    return [SceneInput(str(Path(t).parent), p, c) for t, p, c in zip(truths, preps, calibs)]
+
+
+def configs(train_cfg: dict, detect_cfg: dict) -> tuple[DetectorConfig, TrainParams, DetectParams, ClassicalParams, MetricParams]:
+    """Dataclass parameters from the params.yaml sections train_detector and detect."""
+    net = DetectorConfig.from_dict({**train_cfg["network"], "input_source": train_cfg["input"]}, "params.yaml: train_detector.network")
+    tp = TrainParams(**{k: v for k, v in train_cfg.items() if k not in ("network", "input")})
+    d = dict(detect_cfg)
+    cp, mp = ClassicalParams(**d.pop("classical")), MetricParams(**d.pop("metrics"))
+    dp = DetectParams(**{k: v for k, v in d.items() if k in DetectParams.__dataclass_fields__})
+    return net, tp, dp, cp, mp
+
+
+def _scene_banks(scenes: list[SceneInput], cfg: DetectorConfig, tp: TrainParams):
+    rng = np.random.default_rng(tp.seed)
+    banks, ids = [], []
+    for sc in scenes:
+        truth, clips = sc.load(cfg.scale, cfg.color)
+        ids.append(truth["scene_id"])
+        banks += [clip_bank(c, truth["per_camera"][c.camera], cfg, tp, rng) for c in clips]
+        log.info("scene %s: camera clips banked (%d windows so far)", truth["scene_id"], sum(len(b.x) for b in banks))
+    if not banks:
+        raise PipelineError("train_detector: no training scenes given (params scenes: train split is empty?)")
+    return merge_banks(banks), ids
+
+
+def detect_scenes_net(model, scenes: list[SceneInput], dp: DetectParams) -> list[tuple[dict, dict]]:
+    """(truth, per_camera rows) for each scene, using the network."""
+    pairs = []
+    for sc in scenes:
+        truth, clips = sc.load(model.cfg.scale, model.cfg.color)
+        per_camera, _ = detect_scene_net(model, clips, dp)
+        pairs.append((truth, per_camera))
+    return pairs
+
+
+def run_train(train: list[SceneInput], val: list[SceneInput], checkpoint: str, report: str, curve_png: str,
+              cfg: DetectorConfig, tp: TrainParams, dp: DetectParams, mp: MetricParams) -> dict:
+    """Train on ``train`` scenes, validate on ``val`` scenes; write checkpoint, report JSON and curve plot."""
+    t0 = time.perf_counter()
+    torch.set_num_threads(tp.threads)
+    bank, train_ids = _scene_banks(train, cfg, tp)
+    log.info("bank: %d windows of %s, %.0f MB", len(bank.x), bank.x.shape[1:], bank.x.nbytes / 2**20)
+    model, curve = fit(bank, cfg, tp)
+    train_s = time.perf_counter() - t0
+    val_pairs = detect_scenes_net(model, val, dp)
+    val_metrics = evaluate(val_pairs, mp) if val_pairs else {}
+    val_ids = [t["scene_id"] for t, _ in val_pairs]
+    prov = {"train_scenes": train_ids, "val_scenes": val_ids, "train_params": asdict(tp), "steps": tp.steps,
+            "final_loss": curve[-1]["loss"] if curve else None, "torch": str(torch.__version__),
+            "python": platform.python_version(), "train_seconds": round(train_s, 1)}
+    sha = save_checkpoint(checkpoint, model, prov)
+    out = {"checkpoint": str(checkpoint), "sha256": sha, "config": asdict(cfg), "input_channels": cfg.in_channels,
+           "provenance": prov, "curve": curve, "detect_params": asdict(dp), "metric_params": asdict(mp),
+           "val_metrics": val_metrics, "seconds": round(time.perf_counter() - t0, 1)}
+    plot_curve(curve, val_metrics, curve_png)
+    write_json(report, out)
+    return out
+
+
+def plot_curve(curve: list[dict], val: dict, path: str) -> None:
+    """Training loss against step, with the validation F1 per subset in the title."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from pipeutil.io import atomic_path
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([c["step"] for c in curve], [c["loss"] for c in curve], marker="o", ms=3)
+    ax.set(xlabel="step", ylabel="weighted BCE", yscale="log", title="heatmap detector training")
+    if val:
+        subs = ", ".join(f"{k} {v['f1']:.2f}" for k, v in val.get("subsets", {}).items())
+        ax.set_title(f"val F1 {val['overall']['f1']:.3f} ({subs})", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def run_detect(scene: SceneInput, out_path: str, detector: str, checkpoint: str | None, dp: DetectParams,
+               cp: ClassicalParams, threads: int = 2) -> dict:
+    """Detect the ball in every camera of one scene; write results/detect/.../<detector>.json."""
+    if detector not in DETECTORS:
+        raise PipelineError(f"detect: unknown detector {detector!r}; known: {list(DETECTORS)}")
+    torch.set_num_threads(threads)
+    meta: dict = {"detector": detector}
+    if detector == "heatmap":
+        source = "preprocess" if scene.prep_dir else "video"
+        model, prov = load_checkpoint(checkpoint, expect={"input_source": source})
+        model.to(resolve_device(dp.device))
+        truth, clips = scene.load(model.cfg.scale, model.cfg.color)
+        per_camera, stats = detect_scene_net(model, clips, dp)
+        meta.update(checkpoint=str(checkpoint), train_scenes=prov.get("train_scenes"), params=asdict(dp), stats=stats)
+    else:
+        truth, clips = scene.load(cp.scale)
+        per_camera = {c.camera: to_full_res(c, detect_clip_classical(c, cp)) for c in clips}
+        meta.update(params=asdict(cp))
+    out = {"scene_id": truth["scene_id"], "detector": detector, "per_camera": per_camera, "meta": meta}
+    write_json(out_path, out)
+    return out
+
+
+def _load_detections(path: str, truth: dict) -> dict:
+    try:
+        det = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PipelineError(f"{path}: cannot read detections ({exc})") from exc
+    if det.get("scene_id") != truth["scene_id"]:
+        raise PipelineError(f"{path}: detections of scene {det.get('scene_id')!r}, truth is {truth['scene_id']!r}")
+    return det["per_camera"]
+
+
+def run_metrics(scene_dirs: list[str], det_files: dict[str, list[str]], out_path: str, plot_path: str,
+                mp: MetricParams) -> dict:
+    """Per-detector metrics over held-out scenes; det_files: detector -> files aligned with scene_dirs."""
+    truths = [load_truth(d) for d in scene_dirs]
+    result = {"metric_params": asdict(mp), "scenes": [t["scene_id"] for t in truths], "detectors": {}}
+    for name, files in det_files.items():
+        if len(files) != len(truths):
+            raise PipelineError(f"detection metrics: {len(files)} {name} files for {len(truths)} scenes")
+        try:
+            pairs = [(t, _load_detections(f, t)) for t, f in zip(truths, files)]
+            result["detectors"][name] = evaluate(pairs, mp)
+        except (KeyError, ValueError) as exc:
+            raise PipelineError(f"detection metrics ({name}): {exc}") from exc
+    plot_f1(result, plot_path)
+    write_json(out_path, result)
+    return result
+
+
+def plot_f1(result: dict, path: str) -> None:
+    """Grouped bars: F1 per subset and detector."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from pipeutil.io import atomic_path
+    groups = ["overall", "clean", "occluded", "low_light", "blurred"]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    dets = list(result["detectors"])
+    for k, name in enumerate(dets):
+        m = result["detectors"][name]
+        vals = [m["overall"]["f1"]] + [m["subsets"].get(g, {}).get("f1", np.nan) for g in groups[1:]]
+        ax.bar(np.arange(len(groups)) + (k - (len(dets) - 1) / 2) * 0.8 / len(dets), vals, 0.8 / len(dets), label=name)
+    ax.axhline(0.95, ls="--", c="k", lw=0.8)
+    ax.axhline(0.85, ls=":", c="k", lw=0.8)
+    ax.set(xticks=range(len(groups)), xticklabels=groups, ylim=(0, 1.05), ylabel=f"F1 within {result['metric_params']['tol_px']} px")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)

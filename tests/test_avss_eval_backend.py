@@ -1,0 +1,108 @@
+"""HFBackend on tiny random models: log-likelihoods equal a plain forward, batching and padding change nothing."""
+import pytest
+import torch
+from tiny_llm import make_tiny_llm
+
+from avss.evaluation.backends import DummyBackend, HFBackend, cut_at_stop
+from avss.evaluation.requests import GenerateRequest, LoglikelihoodRequest, RollingRequest
+
+CTX = "Question: What is the boiling point of water? The capital of France is Paris. Answer:"
+CONTS = [" 100 degrees Celsius", " Paris", " the planet closest to the sun", " no"]
+
+
+@pytest.fixture(scope="module")
+def llama():
+    return make_tiny_llm(n_layers=2, arch="llama", hidden=32)
+
+
+def plain_logprob(model, ctx_ids, cont_ids):
+    ids = torch.tensor([ctx_ids + cont_ids])  # (1, T)
+    with torch.no_grad():
+        logp = torch.log_softmax(model(ids).logits[0].float(), -1)  # (T, V)
+    start = len(ctx_ids) - 1
+    return sum(logp[start + j, t].item() for j, t in enumerate(cont_ids))
+
+
+def test_loglikelihood_equals_plain_forward(llama):
+    model, tok = llama
+    be = HFBackend(model, tok, batch_size=1, share_prefix_min_tokens=0, progress=False)
+    reqs = [LoglikelihoodRequest(CTX, c) for c in CONTS] + [LoglikelihoodRequest("", "Paris is a city")]
+    got = be.loglikelihood(reqs)
+    for req, (ll, _) in zip(reqs, got):
+        ctx, cont = be.encode_pair(req.context, req.continuation)
+        assert ll == pytest.approx(plain_logprob(model, ctx, cont), abs=1e-4)
+    assert be.encode_pair("", "x")[0] == [tok.bos_token_id]  # empty context -> prefix token
+
+
+def test_harness_split_moves_trailing_space(llama):
+    model, tok = llama
+    be = HFBackend(model, tok, progress=False)
+    assert be.encode_pair("Answer: ", "Paris") == be.encode_pair("Answer:", " Paris")
+    ctx, cont = be.encode_pair("Answer:", " Paris")
+    assert ctx + cont == be.encode("Answer: Paris")
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_batched_and_shared_prefix_equal_unbatched(arch):
+    model, tok = make_tiny_llm(n_layers=2, arch=arch, hidden=32)
+    reqs = [LoglikelihoodRequest(CTX, c) for c in CONTS] + [LoglikelihoodRequest("The capital", " of Italy is Rome")]
+    one = HFBackend(model, tok, batch_size=1, share_prefix_min_tokens=0, progress=False).loglikelihood(reqs)
+    batched = HFBackend(model, tok, batch_size=4, share_prefix_min_tokens=0, progress=False).loglikelihood(reqs)
+    shared = HFBackend(model, tok, batch_size=4, share_prefix_min_tokens=4, progress=False).loglikelihood(reqs)
+    for a, b, c in zip(one, batched, shared):
+        assert b[0] == pytest.approx(a[0], abs=1e-4) and c[0] == pytest.approx(a[0], abs=1e-4)
+        assert a[1] == b[1] == c[1]
+
+
+def test_rolling_equals_plain_forward_and_windows(llama):
+    model, tok = llama
+    text = "The capital of France is Paris. The capital of Italy is Rome. " * 3
+    be = HFBackend(model, tok, batch_size=2, progress=False)
+    ll, n = be.loglikelihood_rolling([RollingRequest(text)])[0]
+    toks = be.encode(text)
+    assert n == len(toks)
+    assert ll == pytest.approx(plain_logprob(model, [tok.bos_token_id], toks), abs=1e-3)
+    # disjoint windows of 16 tokens: each window is conditioned only on the token before it
+    small = HFBackend(model, tok, batch_size=3, max_length=16, progress=False)
+    ll16, n16 = small.loglikelihood_rolling([RollingRequest(text)])[0]
+    full = [tok.bos_token_id] + toks
+    expect = sum(plain_logprob(model, [full[s]], toks[s:s + 16]) for s in range(0, len(toks), 16))
+    assert n16 == len(toks) and ll16 == pytest.approx(expect, abs=1e-3)
+
+
+def test_generate_until_stops_and_left_padding(llama):
+    model, tok = llama
+    be = HFBackend(model, tok, batch_size=1, progress=False)
+    prompts = ["The capital of France is", "Question: What is the boiling point of water? Answer:", "It"]
+    free = be.generate_until([GenerateRequest(p, ("<never>",), 10) for p in prompts])
+    batched = HFBackend(model, tok, batch_size=3, progress=False).generate_until(
+        [GenerateRequest(p, ("<never>",), 10) for p in prompts])
+    assert batched == free  # left padding does not change greedy outputs
+    text = free[0]
+    assert len(text) > 2
+    stop = text[len(text) // 2]  # a character the model is known to produce
+    cut = be.generate_until([GenerateRequest(prompts[0], (stop,), 10)])[0]
+    assert cut == text[:text.index(stop)] and stop not in cut
+
+
+def test_cut_at_stop_and_dummy_backend():
+    assert cut_at_stop("Paris, France.\nMore", ("\n", ".", ",")) == "Paris"
+    assert cut_at_stop("Paris", ("\n",)) == "Paris"
+    be = DummyBackend(gen_fn=lambda ctx: "Rome. Italy")
+    assert be.generate_until([GenerateRequest("q", (".",), 4)]) == ["Rome"]
+    a = be.loglikelihood([LoglikelihoodRequest("a", " b")])
+    assert a == be.loglikelihood([LoglikelihoodRequest("a", " b")])  # deterministic
+    assert be.calls == [("generate_until", 1), ("loglikelihood", 1), ("loglikelihood", 1)]
+
+
+def test_load_hf_backend_from_folder_and_bad_folder(tmp_path):
+    from avss.evaluation.backends import load_hf_backend
+    from pipeutil.io import PipelineError
+
+    model, tok = make_tiny_llm(tmp_path / "m", n_layers=2, arch="llama", hidden=32)
+    be = load_hf_backend(str(tmp_path / "m"), device="cpu", batch_size=2, progress=False)
+    req = [LoglikelihoodRequest("The capital of France is", " Paris")]
+    ref = HFBackend(model, tok, progress=False).loglikelihood(req)
+    assert be.loglikelihood(req)[0][0] == pytest.approx(ref[0][0], abs=1e-5)
+    with pytest.raises(PipelineError, match="not a loadable"):
+        load_hf_backend(str(tmp_path / "missing"), device="cpu")

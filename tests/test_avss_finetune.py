@@ -1,0 +1,149 @@
+"""Contrastive fine-tuning: only selected layers change, resume == uninterrupted, LoRA merges, bad input."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from tiny_llm import make_tiny_llm
+
+import avss.finetune as ft
+from avss.finetune import FinetuneConfig, check_finetuned, run_finetune
+from avss.finetune_data import TrainQuestion, batch_for_step, encode, group_questions
+from avss.hallucination import HallucItem
+from pipeutil.io import PipelineError
+
+QS = [TrainQuestion(f"d/{i}", f"What is {i}?", (f"It is {i}.",), (f"It is {i + 1}.", "No idea")) for i in range(8)]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny")
+    make_tiny_llm(folder, n_layers=4)
+    return folder
+
+
+def _weights(folder):
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_only_selected_layers_change(tiny, tmp_path):
+    run_finetune(str(tiny), QS, [1, 3], str(tmp_path / "out"), str(tmp_path / "st"), FinetuneConfig(steps=3))
+    before, after = _weights(tiny), _weights(tmp_path / "out")
+    changed = {k.split(".")[2] for k in before if "layers." in k and not torch.equal(before[k], after[k])}
+    assert changed == {"1", "3"}
+    assert all(torch.equal(before[k], after[k]) for k in before if "layers." not in k)
+    info = json.loads((tmp_path / "out" / "finetune.json").read_text())
+    assert info["layers"] == [1, 3] and info["steps_done"] == 3 and len(info["history"]) == 3
+    assert not (tmp_path / "st").exists()
+
+
+def test_resume_matches_uninterrupted(tiny, tmp_path, monkeypatch):
+    cfg = FinetuneConfig(steps=5, save_every=2)
+    run_finetune(str(tiny), QS, [2], str(tmp_path / "full"), str(tmp_path / "st1"), cfg)
+    real, calls = ft.train_step, {"n": 0}
+
+    def crash(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+    monkeypatch.setattr(ft, "train_step", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_finetune(str(tiny), QS, [2], str(tmp_path / "res"), str(tmp_path / "st2"), cfg)
+    assert not (tmp_path / "res").exists() and (tmp_path / "st2" / "meta.json").is_file()
+    assert json.loads((tmp_path / "st2" / "meta.json").read_text())["step"] == 2
+    monkeypatch.setattr(ft, "train_step", real)
+    info = run_finetune(str(tiny), QS, [2], str(tmp_path / "res"), str(tmp_path / "st2"), cfg)
+    assert info["steps_done"] == 5
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "res")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_resume_state_of_other_model_is_refused(tiny, tmp_path, monkeypatch):
+    other = tmp_path / "other"
+    make_tiny_llm(other, n_layers=4, seed=1)
+    real, calls = ft.train_step, {"n": 0}
+
+    def crash(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+    monkeypatch.setattr(ft, "train_step", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_finetune(str(other), QS, [2], str(tmp_path / "o"), str(tmp_path / "st"), FinetuneConfig(steps=4, save_every=2))
+    monkeypatch.setattr(ft, "train_step", real)
+    with pytest.raises(PipelineError, match="different model"):
+        run_finetune(str(tiny), QS, [2], str(tmp_path / "o"), str(tmp_path / "st"), FinetuneConfig(steps=4, save_every=2))
+    assert not (tmp_path / "o").exists()
+
+
+def test_checkpoint_of_other_model_is_refused(tiny, tmp_path):
+    other = tmp_path / "other"
+    make_tiny_llm(other, n_layers=4, seed=1)
+    run_finetune(str(other), QS, [0], str(tmp_path / "o"), str(tmp_path / "st"), FinetuneConfig(steps=1))
+    assert check_finetuned(tmp_path / "o", other)["layers"] == [0]
+    with pytest.raises(PipelineError, match="different model"):
+        check_finetuned(tmp_path / "o", tiny)
+
+
+def test_lora_merges_into_plain_folder(tiny, tmp_path):
+    info = run_finetune(str(tiny), QS, [0, 1], str(tmp_path / "l"), str(tmp_path / "st"),
+                        FinetuneConfig(steps=3, method="lora", lora_rank=2, lr=1e-2))
+    after = _weights(tmp_path / "l")
+    assert not any("lora" in k for k in after)
+    before = _weights(tiny)
+    changed = {k.split(".")[2] for k in before if "layers." in k and not torch.equal(before[k], after[k])}
+    assert changed == {"0", "1"}
+    assert info["trainable_parameters"] < sum(v.numel() for k, v in before.items() if "layers.0." in k)
+
+
+@pytest.mark.parametrize("layers", [[4], [], [1, 1], [-1]])
+def test_bad_layers(tiny, tmp_path, layers):
+    with pytest.raises(PipelineError, match="layers"):
+        run_finetune(str(tiny), QS, layers, str(tmp_path / "o"), str(tmp_path / "st"), FinetuneConfig(steps=1))
+    assert not (tmp_path / "o").exists()
+
+
+def test_infonce_prefers_aligned_answers():
+    torch.manual_seed(0)
+    enc = encode(_tok(), [("q a", "yes", ["no"]), ("q b", "true", ["false"])], 32)
+    n, t = enc.input_ids.shape
+    h = torch.randn(n, t, 8)
+    q = ft.masked_mean(h, enc.q_mask)
+    good = h.clone()
+    for g, r in enumerate(enc.pos_rows.tolist()):  # make each positive answer's tokens equal its question vector
+        good[r] = torch.where(enc.a_mask[r].bool().unsqueeze(-1), q[r], h[r])
+    lo = ft.info_nce([good], enc, 0.1, True, False)
+    hi = ft.info_nce([h], enc, 0.1, True, False)
+    assert lo < hi
+
+
+def test_encode_masks_and_labels():
+    tok = _tok()
+    enc = encode(tok, [("What is water?", "wet", ["dry", "hot"])], 16)
+    assert enc.input_ids.shape[0] == 3 and enc.pos_rows.tolist() == [0]
+    assert not bool((enc.q_mask & enc.a_mask).any())
+    assert bool((enc.labels[0] != -100).eq(enc.a_mask[0].bool()).all())
+    assert bool((enc.labels[1:] == -100).all())
+    assert enc.input_ids.shape[1] <= 16
+
+
+def test_batches_are_deterministic_and_cover_questions():
+    a = [batch_for_step(QS, s, 3, 1, seed=7) for s in range(4)]
+    b = [batch_for_step(QS, s, 3, 1, seed=7) for s in range(4)]
+    assert a == b
+    assert len({q for q, _, _ in a[0] + a[1]}) == 6
+
+
+def test_group_questions_needs_truthful():
+    items = [HallucItem("1/x/0", "1", "d", "q", "a", False, "x")]
+    with pytest.raises(PipelineError, match="truthful"):
+        group_questions(items)
+
+
+def _tok():
+    from tiny_llm import make_tokenizer
+    return make_tokenizer()

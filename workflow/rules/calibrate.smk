@@ -1,0 +1,44 @@
+# Phase `calibrate`: intrinsics from each calibration video, extrinsics from pitch landmarks (docs/vision.md).
+
+
+rule calibrate_scene:
+    input:
+        lambda wc: scene_files(wc.split, wc.scene_id),
+    output:
+        directory("results/calibrate/{split}/{scene_id}"),
+    log:
+        log_of("calibrate_scene", "{split}_{scene_id}"),
+    benchmark:
+        bench_of("calibrate_scene", "{split}_{scene_id}")
+    wildcard_constraints:
+        split="train|val|test",
+    params:
+        cfg=config["calibrate"],
+        cams=SCENE_CAMS,
+    script:
+        "../scripts/calibrate_scene.py"
+
+
+rule calibrate_summary:
+    input:
+        [f"results/calibrate/{sp}/{sc}" for sp, sc in all_scenes()],
+    output:
+        summary="results/calibrate/summary.json",
+        plot=report(
+            "results/calibrate/calib_errors.png", category="Vision: calibration"
+        ),
+    log:
+        log_of("calibrate_summary"),
+    benchmark:
+        bench_of("calibrate_summary")
+    script:
+        "../scripts/calibrate_summary.py"
+
+
+rule phase_calibrate:
+    input:
+        register_phase(
+            "calibrate",
+            [f"results/calibrate/{sp}/{sc}" for sp, sc in all_scenes()]
+            + ["results/calibrate/summary.json", "results/calibrate/calib_errors.png"],
+        ),

@@ -1,0 +1,67 @@
+# Phase `detect`: top-K ball candidates per frame and camera (heatmap network, classical baseline) and their metrics.
+
+
+def detect_scene_inputs(wc):
+    """One scene's detector input (see detector_inputs) and, for the network, the checkpoint."""
+    out = {k: v[0] if len(v) == 1 else v for k, v in detector_inputs([(wc.split, wc.scene_id)]).items()}
+    if wc.detector == "heatmap":
+        out["model"] = "results/train_detector/model.pt"
+    return out
+
+
+def detect_outputs(detectors):
+    return [
+        f"results/detect/{sp}/{sc}/{d}.json"
+        for sp, sc in detector_scenes(config["detect"]["splits"])
+        for d in detectors
+    ]
+
+
+rule detect_scene:
+    input:
+        unpack(detect_scene_inputs),
+    output:
+        "results/detect/{split}/{scene_id}/{detector}.json",
+    wildcard_constraints:
+        split="train|val|test",
+        detector="heatmap|classical",
+    threads: config["detect"]["threads"]
+    params:
+        train=config["train_detector"],
+        detect=config["detect"],
+    log:
+        log_of("detect_scene", "{split}_{scene_id}_{detector}"),
+    benchmark:
+        bench_of("detect_scene", "{split}_{scene_id}_{detector}")
+    script:
+        "../scripts/detect_scene.py"
+
+
+rule detect_metrics:
+    input:
+        truth=[
+            f"results/scenes/{sp}/{sc}/truth.json"
+            for sp, sc in detector_scenes(config["detect"]["splits"])
+        ],
+        detections=detect_outputs(config["detect"]["detectors"]),
+    output:
+        metrics="results/detect/metrics.json",
+        plot=report("results/detect/f1_subsets.png", category="Vision: detector"),
+    params:
+        detectors=config["detect"]["detectors"],
+        detect=config["detect"],
+    log:
+        log_of("detect_metrics"),
+    benchmark:
+        bench_of("detect_metrics")
+    script:
+        "../scripts/detect_metrics.py"
+
+
+rule phase_detect:
+    input:
+        register_phase(
+            "detect",
+            detect_outputs(config["detect"]["detectors"])
+            + ["results/detect/metrics.json", "results/detect/f1_subsets.png"],
+        ),

@@ -1,0 +1,78 @@
+# Phase `finetune`: contrastive fine-tuning of selected layers, per variant and fold. Variants:
+# eavss (EAVSS top-k), random (k random layers), avss_topk (k most important by AVSS), all_layers.
+FT = config["finetune"]
+FT_VARIANTS = list(FT["variants"])
+FT_TRAIN_KEYS = (
+    "steps",
+    "batch_questions",
+    "max_negatives",
+    "max_length",
+    "lr",
+    "weight_decay",
+    "grad_clip",
+    "temperature",
+    "contrastive_weight",
+    "lm_weight",
+    "in_batch_negatives",
+    "center",
+    "method",
+    "lora_rank",
+    "lora_alpha",
+    "lora_targets",
+    "save_every",
+    "seed",
+)
+
+
+def ft_models():
+    return expand(
+        "results/finetune/{variant}/fold{fold}/model",
+        variant=FT_VARIANTS,
+        fold=HALLUC_FOLDS,
+    )
+
+
+rule finetune_plan:
+    input:
+        eavss="results/eavss/scores.json",
+        avss=AVSS_SCORES,
+    output:
+        plan="results/finetune/plan.json",
+    log:
+        log_of("finetune_plan"),
+    benchmark:
+        bench_of("finetune_plan")
+    params:
+        variants=FT_VARIANTS,
+        k=EV["top_k"],
+        seed=FT["seed"],
+        avss_method=EV["avss_method"],
+    script:
+        "../scripts/finetune_plan.py"
+
+
+rule finetune:
+    input:
+        model="results/download/model",
+        plan="results/finetune/plan.json",
+        samples=halluc_items(),
+    output:
+        model=directory("results/finetune/{variant}/fold{fold}/model"),
+    log:
+        log_of("finetune", "{variant}_fold{fold}"),
+    benchmark:
+        bench_of("finetune", "{variant}_fold{fold}")
+    wildcard_constraints:
+        variant="|".join(FT_VARIANTS),
+        fold=r"\d+",
+    threads: 1
+    params:
+        cfg={k: FT[k] for k in FT_TRAIN_KEYS},
+        state_dir="results/finetune/_resume/{variant}_fold{fold}",
+    script:
+        "../scripts/finetune.py"
+
+
+rule phase_finetune:
+    input:
+        register_phase("finetune", ["results/finetune/plan.json"] + ft_models()),

@@ -1,0 +1,11 @@
+"""Rule calibrate_scene: calibrate every camera of one scene; writes <cam>.json files and report.json."""
+from pathlib import Path
+
+from ball3d.calib_scene import calibrate_scene
+from pipeutil.cli import rule_logging
+
+with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+    scene_dir = Path(snakemake.input[0]).parent  # noqa: F821  (truth.json of the scene)
+    report = calibrate_scene(scene_dir, snakemake.params.cams, snakemake.params.cfg, snakemake.output[0])  # noqa: F821
+    for cam in report["cameras"]:
+        log.info("%s: rms %.3f px; vs truth %s", cam["camera"], cam["rms_px"], cam.get("errors_vs_truth"))

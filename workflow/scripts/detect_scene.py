@@ -1,0 +1,13 @@
+"""Rule detect_scene: top-K ball candidates per frame and camera of one scene, with one detector."""
+from pipeutil.cli import rule_logging
+
+from ball3d.detrun import configs, run_detect, scene_inputs
+
+with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+    inp, par, wc = snakemake.input, snakemake.params, snakemake.wildcards  # noqa: F821
+    _, _, dp, cp, _ = configs(par.train, par.detect)
+    prep, calib = inp.get("prep"), inp.get("calib")
+    scene = scene_inputs([inp.truth], [prep] if prep else None, [calib] if calib else None)[0]
+    out = run_detect(scene, snakemake.output[0], wc.detector, inp.get("model"), dp, cp,  # noqa: F821
+                     threads=snakemake.threads)  # noqa: F821
+    log.info("%s: %d cameras; %s", wc.scene_id, len(out["per_camera"]), out["meta"].get("stats", ""))

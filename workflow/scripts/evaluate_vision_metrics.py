@@ -1,0 +1,7 @@
+"""Rule evaluate_vision_metrics: RMSE / p95 / coverage of every 3D method on every scene against truth."""
+from ball3d.eval3d_run import run_metrics
+from pipeutil.cli import rule_logging
+
+with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+    out = run_metrics(list(snakemake.input.tracks), list(snakemake.input.truth), snakemake.output.metrics)  # noqa: F821
+    log.info("%d scenes evaluated; fusion %.3f ms/frame", len(out["scenes"]), out["fusion_ms_per_frame"] or 0.0)
