@@ -35,7 +35,7 @@ from ball3d.detinput import CameraClip, det_shape, load_scene_clips
 TARGET_FPS = 25.0
 
 
-def synthetic_clip(full: tuple[int, int], scale: float, n: int, seed: int = 0) -> CameraClip:
+def synthetic_clip(full: tuple[int, int], scale: float, n: int, color: bool, seed: int = 0) -> CameraClip:
     """A clip of noise frames with a bright disc moving across (content does not change the cost)."""
     w, h = det_shape(full, scale)
     rng = np.random.default_rng(seed)
@@ -47,7 +47,8 @@ def synthetic_clip(full: tuple[int, int], scale: float, n: int, seed: int = 0) -
     for t in range(n):
         disc = (xx - (100 + 8 * t)) ** 2 + (yy - h / 2) ** 2 <= 4
         gray[t][disc], fg[t][disc] = 4.0, 1.0
-    return CameraClip("bench", gray, fg, full_size=full)
+    col = np.repeat(gray[:, None], 3, axis=1).astype(np.float16) if color else None  # (T, 3, h, w)
+    return CameraClip("bench", gray, fg, full_size=full, color=col)
 
 
 def fps(fn, n_frames: int, repeats: int) -> float:
@@ -103,10 +104,11 @@ def main() -> None:
     else:
         torch.manual_seed(0)
         model, source = HeatmapNet(DetectorConfig()).eval(), "untrained network of the default config"
-    clip = synthetic_clip((1920, 1080), model.cfg.scale, a.frames)
+    clip = synthetic_clip((1920, 1080), model.cfg.scale, a.frames, model.cfg.color)
     real = None
     if a.scene:
-        _, clips = load_scene_clips(a.scene, model.cfg.scale, a.prep, a.calib, [a.camera] if a.camera else None)
+        _, clips = load_scene_clips(a.scene, model.cfg.scale, a.prep, a.calib, [a.camera] if a.camera else None,
+                                    color=model.cfg.color)
         real = clips[0]
     dp, cp = DetectParams(roi_size=a.roi_size), ClassicalParams(scale=model.cfg.scale)
     result = {"model": source, "config": asdict(model.cfg), "detect_params": asdict(dp),

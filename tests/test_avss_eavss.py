@@ -43,6 +43,7 @@ def test_eavss_combination_and_selection():
     e = eavss(a, s, alpha=0.5)
     assert np.allclose(e, [0.5, 1 / 6, 1 / 3, 1.0])
     assert eavss(a, s, alpha=1.0).tolist() == minmax(a).tolist()
+    assert np.allclose(eavss(a, s, alpha=0.25, combine="raw"), 0.25 * a + 0.75 * s)
     ranking, selected = top_k(e, 2)
     assert ranking[:2] == [3, 0] and selected == [0, 3]
     assert rank01(np.array([5.0, 5.0, 1.0])).tolist() == [0.75, 0.75, 0.0]

@@ -14,7 +14,13 @@ from avss.eavss_capture import (
     score_and_plot,
 )
 from avss.finetune_jobs import plan_variants
-from avss.halluc_eval import change_table, compare, markdown_table, summary_text
+from avss.halluc_eval import (
+    change_table,
+    compare,
+    markdown_table,
+    nested_metrics,
+    summary_text,
+)
 from avss.hallucination import HallucItem
 from avss.stats import HistSpec
 from pipeutil.io import PipelineError, write_jsonl
@@ -116,6 +122,9 @@ def test_change_table_compare_and_summary():
     text = summary_text(rows, [c])
     assert "vs **random**" in text and "+33.3 %" in text and "12 %" in text
     assert "| eavss | truthful_qa | mc1 |" in markdown_table(rows)
+    nested = nested_metrics(rows, [c])
+    assert nested["eavss"]["truthful_qa"]["mc1"]["abs_change"] == pytest.approx(0.1)
+    assert nested["eavss_vs"]["random"]["beats"] is True
     with pytest.raises(PipelineError, match="folds"):
         change_table(runs[:-1], metrics)
     with pytest.raises(PipelineError, match="base"):

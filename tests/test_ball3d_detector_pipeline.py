@@ -11,8 +11,8 @@ from ball3d.classical import ClassicalParams
 from ball3d.detect import DetectParams, detect_clip
 from ball3d.detector import DetectorConfig, load_checkpoint
 from ball3d.detinput import load_scene_clips
-from ball3d.detrun import SceneInput, run_detect, run_metrics, run_train
 from ball3d.detmetrics import MetricParams
+from ball3d.detrun import SceneInput, run_detect, run_metrics, run_train
 from ball3d.detsynth import write_scene
 from ball3d.train import TrainParams
 from pipeutil.io import PipelineError
@@ -72,7 +72,7 @@ def test_detect_and_metrics_on_held_out_scene(trained):
 def test_roi_mode_tracks_and_falls_back(trained):
     root, scenes, _ = trained
     model, _ = load_checkpoint(root / "train" / "model.pt")
-    truth, clips = load_scene_clips(scenes["test_4"], model.cfg.scale)
+    _, clips = load_scene_clips(scenes["test_4"], model.cfg.scale)
     clip = clips[0]
     full, st_full = detect_clip(model, clip, DetectParams(mode="full", top_k=1))
     roi, st_roi = detect_clip(model, clip, DetectParams(mode="roi", top_k=1, roi_size=32))

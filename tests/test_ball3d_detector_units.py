@@ -205,13 +205,3 @@ def test_colour_input_stacks_three_channels_per_frame(tmp_path):
     with pytest.raises(PipelineError, match="colour"):
         stack_input(grey_clip, 0, 2, True, None, True)
 
-
-def test_track_continues_on_the_candidate_near_the_prediction():
-    from ball3d.detect import DetectParams, _track_point
-    p = DetectParams(roi_size=32, track_threshold=0.3)
-    cands = np.array([[100.0, 100.0, 0.9], [10.0, 11.0, 0.8], [12.0, 12.0, 0.2]])
-    np.testing.assert_array_equal(_track_point(cands, np.array([12.0, 12.0]), p), [10.0, 11.0])
-    np.testing.assert_array_equal(_track_point(cands, None, p), [100.0, 100.0])
-    np.testing.assert_array_equal(_track_point(cands, np.array([60.0, 60.0]), p), [100.0, 100.0])
-    assert _track_point(cands[2:], np.array([12.0, 12.0]), p) is None
-    assert _track_point(np.zeros((0, 3)), None, p) is None

@@ -94,3 +94,23 @@ def test_candidates_are_sorted_by_score_whatever_the_file_order():
     cand = pad_candidates(p.cameras, shuffled)  # (T, V, K, 3)
     s = cand[..., 2]
     assert np.all(np.nan_to_num(s[..., :-1], nan=-1) >= np.nan_to_num(s[..., 1:], nan=-1))
+
+
+def test_static_look_alike_consistent_in_two_views_is_replaced_by_the_ball_path():
+    p = make_problem(n_cameras=3, n_frames=30, noise_px=1.0, seed=4)
+    fake = np.array([[5.0, 20.0, 0.5]])  # e.g. a post: a real 3D point, consistent in every view
+    for cam in p.cameras[:2]:  # frame 10: the ball and the look-alike in cam0 and cam1, nothing in cam2
+        uv = cam.project(fake)[0][0]
+        p.candidates[cam.name][10] = np.vstack([[*uv, 0.99], p.candidates[cam.name][10]])
+    p.candidates["cam2"][10] = np.zeros((0, 3))
+    first = associate_frame_only(p)
+    assert np.linalg.norm(first - fake[0]) < 0.1  # per frame, the exact look-alike wins the tie
+    fix = associate(p.cameras, p.candidates, AssocConfig()).fixes[10]
+    assert np.linalg.norm(fix.xyz - p.xyz[10]) < 0.2
+
+
+def associate_frame_only(p):
+    from ball3d.association import associate_frame
+
+    cand = pad_candidates(p.cameras, p.candidates)
+    return associate_frame(np.stack([c.P for c in p.cameras]), cand[10], 10, AssocConfig()).xyz

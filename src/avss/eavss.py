@@ -6,9 +6,10 @@ and S_T(l), S_H(l) the activation sparsity measured on truthful (T) and hallucin
 
     HSAV(l) = | ln((V_H(l) + eps) / (V_T(l) + eps)) |                      (mode "abs_log_ratio")
     HSS(l)  = | S_H(l) - S_T(l) | / ((S_H(l) + S_T(l)) / 2 + delta)        (mode "abs_rel_diff")
-    EAVSS(l) = alpha * n(HSAV)(l) + (1 - alpha) * n(HSS)(l)                (combine "weighted")
+    EAVSS(l) = alpha * HSAV(l) + (1 - alpha) * HSS(l)                      (combine "raw")
 
-with n(x) = (x - min x) / (max x - min x) over layers (0 where x is constant). Higher EAVSS
+(both parts are dimensionless relative changes; combine "weighted" min-max scales each over
+layers first, "rank" uses fractional ranks). Higher EAVSS
 means the layer's activations react more to hallucinated answers; the top-k layers are selected.
 Pure functions: arrays in, numbers out.
 """
@@ -22,7 +23,7 @@ from pipeutil.io import PipelineError
 
 HSAV_MODES = ("abs_log_ratio", "log_ratio", "abs_rel_diff")
 HSS_MODES = ("abs_rel_diff", "abs_diff", "diff")
-COMBINE = ("weighted", "rank")
+COMBINE = ("raw", "weighted", "rank")
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class EavssConfig:
     eps: float = 1e-8                  # added to variances inside the log
     delta: float = 1e-3                # added to the mean sparsity in the HSS denominator
     alpha: float = 0.5                 # weight of HSAV in EAVSS (1 - alpha for HSS)
-    combine: str = "weighted"          # weighted | rank
+    combine: str = "raw"               # raw | weighted | rank
     top_k: int = 4                     # number of selected layers
 
     def __post_init__(self):
@@ -96,7 +97,13 @@ def rank01(x: np.ndarray) -> np.ndarray:
 
 
 def eavss(hsav_v: np.ndarray, hss_v: np.ndarray, alpha: float = 0.5, combine: str = "weighted") -> np.ndarray:
-    """Combine HSAV and HSS into one score per layer (higher = more hallucination-prone)."""
+    """Combine HSAV and HSS into one score per layer (higher = more hallucination-prone).
+
+    raw: both are dimensionless relative changes, summed as they are (noise in a part that is
+    small everywhere stays small); weighted: each min-max scaled over layers first; rank: fractional ranks.
+    """
+    if combine == "raw":
+        return alpha * np.asarray(hsav_v, dtype=np.float64) + (1 - alpha) * np.asarray(hss_v, dtype=np.float64)
     norm = minmax if combine == "weighted" else rank01
     return alpha * norm(hsav_v) + (1 - alpha) * norm(hss_v)
 

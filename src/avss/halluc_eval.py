@@ -147,8 +147,8 @@ def summary_text(rows: list[dict], comparisons: list[dict], paper_gain: float = 
     for c in comparisons:
         verdict = "beats" if c["beats"] else ("ties with" if c["wins"] == c["losses"] else "does not beat")
         noisy = sum(abs(d["abs"]) <= d["noise"] for d in c["metrics"].values())
-        lines.append(f"- vs **{c['control']}**: EAVSS {verdict} it on {c['wins']} of {len(c['metrics'])} metrics "
-                     f"(worse on {c['losses']}); mean difference {c['mean_abs']:+.4f} "
+        lines.append(f"- vs **{c['control']}**: EAVSS {verdict} it: better on {c['wins']}, worse on {c['losses']}, "
+                     f"equal on {c['ties']} of {len(c['metrics'])} metrics; mean difference {c['mean_abs']:+.4f} "
                      f"({_pct(c['mean_rel_vs_base'])} of the base score); {noisy} of the differences are within "
                      "one standard error.")
         for name, d in c["metrics"].items():
@@ -158,20 +158,30 @@ def summary_text(rows: list[dict], comparisons: list[dict], paper_gain: float = 
     return "\n".join(lines)
 
 
-def write_report(run_jsons: list[str], metrics: Mapping[str, list[str]], out_table: str, out_md: str,
+def nested_metrics(rows: list[dict], comparisons: list[dict]) -> dict:
+    """DVC metrics: {variant: {task: {metric: {value, base, abs_change, relative_change}}}, comparisons}."""
+    out: dict = {}
+    for r in rows:
+        out.setdefault(r["variant"], {}).setdefault(r["task"], {})[r["metric"]] = {
+            k: r[k] for k in ("value", "base", "abs_change", "relative_change", "stderr", "n")}
+    out["eavss_vs"] = {c["control"]: {"wins": c["wins"], "losses": c["losses"], "ties": c["ties"],
+                                      "mean_abs": c["mean_abs"], "mean_rel_vs_base": c["mean_rel_vs_base"],
+                                      "beats": c["beats"]} for c in comparisons}
+    return out
+
+
+def write_report(run_jsons: list[str], metrics: Mapping[str, list[str]], out_metrics: str, out_md: str,
                  out_summary: str, out_plot: str) -> dict:
-    """table.json (DVC metrics), table.md, summary.md and the change plot from all run files."""
+    """metrics.json (DVC metrics), table.md, summary.md and the change plot from all run files."""
     from .eavss_plots import plot_changes
 
     runs = [json.loads(Path(p).read_text()) for p in run_jsons]
     rows = change_table(runs, metrics)
     controls = [c for c in CONTROLS if any(r["variant"] == c for r in rows)]
     comps = [compare(rows, "eavss", c) for c in controls] if any(r["variant"] == "eavss" for r in rows) else []
-    metrics_json = {"table": rows, "comparisons": comps,
-                    "eavss_relative_change": {f"{r['task']}/{r['metric']}": r["relative_change"]
-                                              for r in rows if r["variant"] == "eavss"}}
     plot_changes(rows, out_plot)
     write_text(out_md, markdown_table(rows))
     write_text(out_summary, summary_text(rows, comps))
-    write_json(out_table, metrics_json)
-    return metrics_json
+    result = nested_metrics(rows, comps)
+    write_json(out_metrics, result)
+    return {"rows": rows, "comparisons": comps, "metrics": result}

@@ -32,7 +32,9 @@ class AssocConfig:
     max_hypotheses: int = 600  # cap on candidate pairs tried per frame (highest score products first)
     first_chunk: int = 16  # pairs tried before the early exit test
     early_exit_views: int = 3  # that many agreeing views (or all cameras with candidates) end the search
-    bounds_m: tuple = (-70.0, 70.0, -50.0, 50.0, -1.0, 40.0)  # plausible ball box xmin xmax ymin ymax zmin zmax
+    bounds_m: tuple = (-70.0, 70.0, -50.0, 50.0, 0.0, 40.0)  # plausible ball centre box xmin xmax ymin ymax zmin zmax
+    jump_m: float = 1.0  # a fix this far from the midpoint of its neighbours is re-associated near that midpoint
+    reassoc_gate_px: float = 40.0  # candidates kept around the midpoint's projection when re-associating
 
 
 @dataclass
@@ -173,6 +175,28 @@ def associate(cameras: list[Camera], candidates: dict[str, list], cfg: AssocConf
     cand = pad_candidates(cameras, candidates, cfg.min_score, source)
     P = np.stack([c.P for c in cameras])  # (V, 3, 4)
     fixes = [associate_frame(P, cand[i], i, cfg) for i in range(len(cand))]
+    for _ in range(2):
+        fixes = reassociate(P, cand, fixes, cfg)
     assoc = Association([c.name for c in cameras], P, cand, fixes)
     log.info("association: %s", assoc.summary())
     return assoc
+
+
+def reassociate(P: np.ndarray, cand: np.ndarray, fixes: list[FrameFix], cfg: AssocConfig) -> list[FrameFix]:
+    """Temporal check: a fix (or a gap) that jumps away from the midpoint of its two neighbours is
+    associated again among the candidates near the midpoint's projection (static look-alikes such as
+    pitch marks or posts can be consistent across two views; the ball's path is not)."""
+    out = list(fixes)
+    for i in range(1, len(fixes) - 1):
+        a, b, f = fixes[i - 1].xyz, fixes[i + 1].xyz, fixes[i]
+        if a is None or b is None or np.linalg.norm(a - b) > 2 * cfg.jump_m:
+            continue
+        mid = (a + b) / 2
+        if f.xyz is not None and np.linalg.norm(f.xyz - mid) < cfg.jump_m:
+            continue
+        uv, _ = project(P, mid[None])  # (1, V, 2)
+        near = np.linalg.norm(cand[i, :, :, :2] - uv[0][:, None, :], axis=-1) < cfg.reassoc_gate_px  # (V, K)
+        new = associate_frame(P, np.where(near[..., None], cand[i], np.nan), i, cfg)
+        if new.xyz is not None and np.linalg.norm(new.xyz - mid) < cfg.jump_m:
+            out[i] = new
+    return out

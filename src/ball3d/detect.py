@@ -46,7 +46,7 @@ def topk_peaks(heat: np.ndarray, k: int, nms_radius: int, min_score: float) -> n
     if n == 0:
         return np.zeros((0, 3), dtype=np.float64)
     scores, idx = torch.topk(flat, n)
-    H, W = heat.shape
+    W = heat.shape[1]
     rows = []
     for s, i in zip(scores.tolist(), idx.tolist()):
         y, x = divmod(i, W)
@@ -130,24 +130,10 @@ def detect_clip(model: HeatmapNet, clip: CameraClip, p: DetectParams,
             heat = heatmaps(model, stack_input(clip, t, cfg.n_frames, cfg.use_foreground, None, cfg.color)[None])[0]
             cands = topk_peaks(heat, p.top_k, p.nms_radius, p.min_score)
             stats["full_frames"] += 1
-        point = _track_point(cands, pred, p)
-        if point is not None:
-            history = (history + [(t, point)])[-2:]
+        if len(cands) and cands[0, 2] >= p.track_threshold:  # the track follows the best confident peak
+            history = (history + [(t, cands[0, :2].copy())])[-2:]
         out.append(cands)
     return out, stats
-
-
-def _track_point(cands: np.ndarray, pred: np.ndarray | None, p: DetectParams) -> np.ndarray | None:
-    """Where the track continues: the best confident candidate near the prediction (continuity, so a
-    re-acquisition frame does not jump to a brighter false target), else the best confident one."""
-    ok = cands[cands[:, 2] >= p.track_threshold] if len(cands) else cands
-    if not len(ok):
-        return None
-    if pred is not None and np.all(np.isfinite(pred)):
-        near = ok[np.hypot(ok[:, 0] - pred[0], ok[:, 1] - pred[1]) <= p.roi_size / 4]
-        if len(near):
-            return near[0, :2].copy()
-    return ok[0, :2].copy()
 
 
 def _detect_full(model: HeatmapNet, clip: CameraClip, p: DetectParams) -> list[np.ndarray]:

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from pipeutil.io import PipelineError, atomic_path
 
@@ -37,7 +37,7 @@ class DetectorConfig:
         return self.n_frames * (3 if self.color else 1) + int(self.use_foreground)
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "<config>") -> "DetectorConfig":
+    def from_dict(cls, d: dict, source: str = "<config>") -> DetectorConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:

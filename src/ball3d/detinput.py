@@ -85,7 +85,7 @@ class CameraClip:
 
 def det_shape(full_size: tuple[int, int], scale: float) -> tuple[int, int]:
     """(w, h) of the detector frames for a full-resolution (W, H) and a scale factor."""
-    return max(8, int(round(full_size[0] * scale))), max(8, int(round(full_size[1] * scale)))
+    return max(8, round(full_size[0] * scale)), max(8, round(full_size[1] * scale))
 
 
 def read_video_small(path: str | Path, scale: float) -> tuple[np.ndarray, tuple[int, int]]:

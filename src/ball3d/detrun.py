@@ -112,6 +112,7 @@ def plot_curve(curve: list[dict], val: dict, path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from pipeutil.io import atomic_path
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot([c["step"] for c in curve], [c["loss"] for c in curve], marker="o", ms=3)
@@ -181,6 +182,7 @@ def plot_f1(result: dict, path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from pipeutil.io import atomic_path
     groups = ["overall", "clean", "occluded", "low_light", "blurred"]
     fig, ax = plt.subplots(figsize=(7, 3.5))

@@ -107,7 +107,7 @@ def solve_scene(cameras: list[Camera], candidates: dict, fps: float, params: dic
     gcfg = config_from(BundleConfig, params.get("graph", {}))
     # pixel parameters are given at 1920 px image width and scale with the image (like scenes.focal_px)
     s_px = cameras[0].width / 1920.0
-    acfg = replace(acfg, gate_px=acfg.gate_px * s_px)
+    acfg = replace(acfg, gate_px=acfg.gate_px * s_px, reassoc_gate_px=acfg.reassoc_gate_px * s_px)
     gcfg = replace(gcfg, pixel_sigma_px=gcfg.pixel_sigma_px * s_px, gap_gate_px=gcfg.gap_gate_px * s_px)
     s = params.get("streaming", {"enabled": True, "lag_frames": 10, "innovation_gate_m": 0.3})
     t0 = time.perf_counter()

@@ -3,7 +3,10 @@
 
 def detect_scene_inputs(wc):
     """One scene's detector input (see detector_inputs) and, for the network, the checkpoint."""
-    out = {k: v[0] if len(v) == 1 else v for k, v in detector_inputs([(wc.split, wc.scene_id)]).items()}
+    out = {
+        k: v[0] if len(v) == 1 else v
+        for k, v in detector_inputs([(wc.split, wc.scene_id)]).items()
+    }
     if wc.detector == "heatmap":
         out["model"] = "results/train_detector/model.pt"
     return out
@@ -22,6 +25,10 @@ rule detect_scene:
         unpack(detect_scene_inputs),
     output:
         "results/detect/{split}/{scene_id}/{detector}.json",
+    log:
+        log_of("detect_scene", "{split}_{scene_id}_{detector}"),
+    benchmark:
+        bench_of("detect_scene", "{split}_{scene_id}_{detector}")
     wildcard_constraints:
         split="train|val|test",
         detector="heatmap|classical",
@@ -29,10 +36,6 @@ rule detect_scene:
     params:
         train=config["train_detector"],
         detect=config["detect"],
-    log:
-        log_of("detect_scene", "{split}_{scene_id}_{detector}"),
-    benchmark:
-        bench_of("detect_scene", "{split}_{scene_id}_{detector}")
     script:
         "../scripts/detect_scene.py"
 
@@ -47,13 +50,13 @@ rule detect_metrics:
     output:
         metrics="results/detect/metrics.json",
         plot=report("results/detect/f1_subsets.png", category="Vision: detector"),
-    params:
-        detectors=config["detect"]["detectors"],
-        detect=config["detect"],
     log:
         log_of("detect_metrics"),
     benchmark:
         bench_of("detect_metrics")
+    params:
+        detectors=config["detect"]["detectors"],
+        detect=config["detect"],
     script:
         "../scripts/detect_metrics.py"
 

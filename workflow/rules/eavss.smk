@@ -22,19 +22,18 @@ EAVSS_SCORE_KEYS = (
 )
 
 
-def eavss_capture_files(fold):
-    return expand(
-        "results/eavss/fold{fold}/{cls}.{ext}",
-        fold=fold,
-        cls=EAVSS_CLASSES,
-        ext=("npz", "json"),
-    )
+EAVSS_CAPTURES = expand(
+    "results/eavss/fold{fold}/{cls}.{ext}",
+    fold=HALLUC_FOLDS,
+    cls=EAVSS_CLASSES,
+    ext=("npz", "json"),
+)
 
 
 rule eavss_capture:
     input:
         model="results/download/model",
-        samples=halluc_items(),
+        samples=HALLUC_ITEMS,
     output:
         truthful_npz="results/eavss/fold{fold}/truthful.npz",
         truthful_json="results/eavss/fold{fold}/truthful.json",
@@ -55,7 +54,7 @@ rule eavss_capture:
 
 rule eavss_scores:
     input:
-        captures=[f for fold in HALLUC_FOLDS for f in eavss_capture_files(fold)],
+        captures=EAVSS_CAPTURES,
         avss=AVSS_SCORES,
     output:
         scores="results/eavss/scores.json",

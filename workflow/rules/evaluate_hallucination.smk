@@ -4,25 +4,22 @@ EH = config["evaluate_hallucination"]
 EH_VARIANTS = ["base"] + FT_VARIANTS
 
 
-def eh_model(wc):
-    if wc.variant == "base":
-        return "results/download/model"
-    return f"results/finetune/{wc.variant}/fold{wc.fold}/model"
-
-
-def eh_runs():
-    return expand(
-        "results/evaluate_hallucination/runs/{variant}_fold{fold}.json",
-        variant=EH_VARIANTS,
-        fold=HALLUC_FOLDS,
-    )
+EH_RUNS = expand(
+    "results/evaluate_hallucination/runs/{variant}_fold{fold}.json",
+    variant=EH_VARIANTS,
+    fold=HALLUC_FOLDS,
+)
 
 
 rule evaluate_hallucination_run:
     input:
-        model=eh_model,
+        model=lambda wc: (
+            "results/download/model"
+            if wc.variant == "base"
+            else f"results/finetune/{wc.variant}/fold{wc.fold}/model"
+        ),
         base="results/download/model",
-        eval=lambda wc: halluc_eval_files(wc.fold),
+        eval=lambda wc: HALLUC_EVAL[int(wc.fold)],
     output:
         run="results/evaluate_hallucination/runs/{variant}_fold{fold}.json",
     log:
@@ -48,9 +45,9 @@ rule evaluate_hallucination_run:
 
 rule evaluate_hallucination_report:
     input:
-        runs=eh_runs(),
+        runs=EH_RUNS,
     output:
-        table="results/evaluate_hallucination/table.json",
+        metrics="results/evaluate_hallucination/metrics.json",
         md=report(
             "results/evaluate_hallucination/table.md",
             caption="../report/eavss_table.rst",
@@ -80,9 +77,9 @@ rule phase_evaluate_hallucination:
     input:
         register_phase(
             "evaluate_hallucination",
-            eh_runs()
+            EH_RUNS
             + [
-                "results/evaluate_hallucination/table.json",
+                "results/evaluate_hallucination/metrics.json",
                 "results/evaluate_hallucination/table.md",
                 "results/evaluate_hallucination/summary.md",
                 "results/evaluate_hallucination/changes.png",

@@ -24,12 +24,11 @@ FT_TRAIN_KEYS = (
 )
 
 
-def ft_models():
-    return expand(
-        "results/finetune/{variant}/fold{fold}/model",
-        variant=FT_VARIANTS,
-        fold=HALLUC_FOLDS,
-    )
+FT_MODELS = expand(
+    "results/finetune/{variant}/fold{fold}/model",
+    variant=FT_VARIANTS,
+    fold=HALLUC_FOLDS,
+)
 
 
 rule finetune_plan:
@@ -55,7 +54,7 @@ rule finetune:
     input:
         model="results/download/model",
         plan="results/finetune/plan.json",
-        samples=halluc_items(),
+        samples=HALLUC_ITEMS,
     output:
         model=directory("results/finetune/{variant}/fold{fold}/model"),
     log:
@@ -75,4 +74,4 @@ rule finetune:
 
 rule phase_finetune:
     input:
-        register_phase("finetune", ["results/finetune/plan.json"] + ft_models()),
+        register_phase("finetune", ["results/finetune/plan.json"] + FT_MODELS),

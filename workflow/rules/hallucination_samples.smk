@@ -6,23 +6,18 @@ HALLUC_FOLDS = list(range(int(HS["folds"])))
 HALLUC_GEN_QA = ("nq_open", "trivia_qa")  # labelled with the model's own greedy answers
 
 
-def halluc_cfg(dataset):
-    keep = {k: v for k, v in HS.items() if k not in ("datasets", "max_questions")}
-    return {**keep, "max_questions": HS["max_questions"].get(dataset)}
-
-
-def halluc_items():
-    return expand(
-        "results/hallucination_samples/{dataset}.jsonl", dataset=HALLUC_DATASETS
-    )
-
-
-def halluc_eval_files(fold):
-    return expand(
+HS_SHARED = {k: v for k, v in HS.items() if k not in ("datasets", "max_questions")}
+HALLUC_ITEMS = expand(
+    "results/hallucination_samples/{dataset}.jsonl", dataset=HALLUC_DATASETS
+)
+HALLUC_EVAL = {
+    fold: expand(
         "results/hallucination_samples/eval/fold{fold}/{dataset}.jsonl",
         fold=fold,
         dataset=HALLUC_DATASETS,
     )
+    for fold in HALLUC_FOLDS
+}
 
 
 rule hallucination_samples:
@@ -46,7 +41,10 @@ rule hallucination_samples:
         dataset="|".join(HALLUC_DATASETS),
     threads: 1
     params:
-        cfg=lambda wc: halluc_cfg(wc.dataset),
+        cfg=lambda wc: {
+            **HS_SHARED,
+            "max_questions": HS["max_questions"].get(wc.dataset),
+        },
     script:
         "../scripts/hallucination_samples.py"
 
@@ -55,10 +53,10 @@ rule phase_hallucination_samples:
     input:
         register_phase(
             "hallucination_samples",
-            halluc_items()
+            HALLUC_ITEMS
             + expand(
                 "results/hallucination_samples/{dataset}.summary.json",
                 dataset=HALLUC_DATASETS,
             )
-            + [f for fold in HALLUC_FOLDS for f in halluc_eval_files(fold)],
+            + [f for fold in HALLUC_FOLDS for f in HALLUC_EVAL[fold]],
         ),

@@ -31,14 +31,14 @@ rule train_detector:
         curve=report(
             "results/train_detector/training_curve.png", category="Vision: detector"
         ),
-    threads: config["train_detector"]["threads"]
-    params:
-        train=config["train_detector"],
-        detect=config["detect"],
     log:
         log_of("train_detector"),
     benchmark:
         bench_of("train_detector")
+    threads: config["train_detector"]["threads"]
+    params:
+        train=config["train_detector"],
+        detect=config["detect"],
     script:
         "../scripts/train_detector.py"
 

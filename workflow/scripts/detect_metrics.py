@@ -1,10 +1,9 @@
 """Rule detect_metrics: precision / recall / F1 per detector, camera and subset over the detected scenes."""
 from pathlib import Path
 
-from pipeutil.cli import rule_logging
-
 from ball3d.detmetrics import MetricParams
 from ball3d.detrun import run_metrics
+from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:  # noqa: F821
     inp, out, par = snakemake.input, snakemake.output, snakemake.params  # noqa: F821

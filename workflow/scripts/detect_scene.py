@@ -1,7 +1,6 @@
 """Rule detect_scene: top-K ball candidates per frame and camera of one scene, with one detector."""
-from pipeutil.cli import rule_logging
-
 from ball3d.detrun import configs, run_detect, scene_inputs
+from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:  # noqa: F821
     inp, par, wc = snakemake.input, snakemake.params, snakemake.wildcards  # noqa: F821

@@ -1,7 +1,6 @@
 """Rule train_detector: train the heatmap detector on the training scenes and validate it on the val scenes."""
-from pipeutil.cli import rule_logging
-
 from ball3d.detrun import configs, run_train, scene_inputs
+from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:  # noqa: F821
     inp, out, par = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
