@@ -30,6 +30,6 @@ include: "workflow/rules/evaluate_vision.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_phase_targets(),
-    default_target: True

@@ -7,6 +7,7 @@ import yaml
 
 from pipeutil.io import PipelineError
 from pipeutil.params import validate_params
+from test_workflow_dag import merge
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "workflow" / "schemas"
@@ -19,10 +20,7 @@ def params():
 
 def test_shipped_params_and_smoke_override_are_valid(params):
     validate_params(params, SCHEMAS)
-    merged = copy.deepcopy(params)
-    for key, val in yaml.safe_load((ROOT / "tests" / "params.smoke.yaml").read_text()).items():
-        merged[key] = {**merged[key], **val} if isinstance(val, dict) else val
-    validate_params(merged, SCHEMAS)
+    validate_params(merge(params, yaml.safe_load((ROOT / "tests" / "params.smoke.yaml").read_text())), SCHEMAS)
 
 
 def test_every_schema_key_is_described():

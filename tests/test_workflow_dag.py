@@ -21,7 +21,7 @@ from smoke_inputs import write_smoke_inputs
 
 BIN = Path(sys.executable).parent
 # A parameter read only by a leaf phase, and a valid new value for it.
-LEAF_PARAM = ("download", "cache_dir", "tests/_smoke/cache2")
+LEAF_PARAM = ("evaluate_vision", "plot_frame", 3)
 
 
 def run(cmd, cwd, check=True):

@@ -16,7 +16,9 @@ PHASE_TARGETS = {}
 def register_phase(name, outputs):
     """Declare the final outputs of phase ``name`` (all under results/<name>/)."""
     for out in outputs:
-        assert str(out).startswith(f"results/{name}/"), f"{out} is outside results/{name}/"
+        assert str(out).startswith(
+            f"results/{name}/"
+        ), f"{out} is outside results/{name}/"
     PHASE_TARGETS[name] = list(outputs)
     return PHASE_TARGETS[name]
 

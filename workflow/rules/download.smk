@@ -11,13 +11,13 @@ rule download_model:
     output:
         model=directory("results/download/model"),
         entry="results/download/entries/model.json",
-    params:
-        model=config["model"],
-        download=config["download"],
     log:
         log_of("download_model"),
     benchmark:
         bench_of("download_model")
+    params:
+        model=config["model"],
+        download=config["download"],
     script:
         "../scripts/download_model.py"
 
@@ -26,16 +26,16 @@ rule download_dataset:
     output:
         data="results/download/datasets/{name}.{ext}",
         entry="results/download/entries/{name}.{ext}.json",
+    log:
+        log_of("download_dataset", "{name}.{ext}"),
+    benchmark:
+        bench_of("download_dataset", "{name}.{ext}")
     wildcard_constraints:
         name="|".join(DATASETS),
         ext="jsonl|txt",
     params:
         cfg=lambda wc: config["datasets"][wc.name],
         download=config["download"],
-    log:
-        log_of("download_dataset", "{name}.{ext}"),
-    benchmark:
-        bench_of("download_dataset", "{name}.{ext}")
     script:
         "../scripts/download_dataset.py"
 
@@ -43,7 +43,10 @@ rule download_dataset:
 rule download_manifest:
     input:
         model="results/download/entries/model.json",
-        datasets=[f"results/download/entries/{Path(dataset_out(n)).name}.json" for n in DATASETS],
+        datasets=[
+            f"results/download/entries/{Path(dataset_out(n)).name}.json"
+            for n in DATASETS
+        ],
     output:
         json="results/download/manifest.json",
         tsv=report(
@@ -51,12 +54,12 @@ rule download_manifest:
             caption="../report/manifest.rst",
             category="Download",
         ),
-    params:
-        names=DATASETS,
     log:
         log_of("download_manifest"),
     benchmark:
         bench_of("download_manifest")
+    params:
+        names=DATASETS,
     script:
         "../scripts/download_manifest.py"
 

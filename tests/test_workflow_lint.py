@@ -1,0 +1,24 @@
+"""The workflow files are snakefmt-formatted; every rule has a log, a benchmark and a script of its own name."""
+import re
+import sys
+from pathlib import Path
+
+from repo_copy import ROOT
+from test_workflow_dag import run
+
+
+def test_snakefmt_clean():
+    run([str(Path(sys.executable).with_name("snakefmt")), "--check", "Snakefile", "workflow/rules"], ROOT)
+
+
+def test_every_rule_has_log_benchmark_and_own_script():
+    for smk in (ROOT / "workflow/rules").glob("*.smk"):
+        for name, body in re.findall(r"^rule (\w+):\n((?:    .*\n|\n)+)", smk.read_text(), re.M):
+            if name.startswith("phase_"):
+                continue
+            for directive in ("log:", "benchmark:"):
+                assert directive in body, f"{smk.name}: rule {name} has no {directive}"
+            script = re.search(r'script:\s*\n\s*"\.\./scripts/(\w+)\.py"', body)
+            assert script, f"{smk.name}: rule {name} does not call a script"
+            assert script.group(1) == name, f"{smk.name}: rule {name} calls {script.group(1)}.py, not {name}.py"
+            assert (ROOT / "workflow/scripts" / f"{name}.py").is_file()
