@@ -87,8 +87,8 @@ def test_dvc_paths(smoke_repo, tmp_path):
     run(["dvc", "pull", "-q"], clone)
     run(["snakemake", "--touch", "--cores", "1"], clone)
     assert "Nothing to be done" in run(["snakemake", "-n", "--cores", "1"], clone).stdout
-    cmp = filecmp.dircmp(smoke_repo / "results", clone / "results")
-    assert _identical(cmp), "pulled results differ from the originals"
+    diffs = _differences(filecmp.dircmp(smoke_repo / "results", clone / "results"))
+    assert not diffs, f"pulled results differ from the originals: {diffs[:10]}"
 
     # 2. change one leaf parameter -> dvc repro re-runs that phase only
     section, key, value = LEAF_PARAM
@@ -100,8 +100,12 @@ def test_dvc_paths(smoke_repo, tmp_path):
     assert ran == {section}, f"expected only {section!r} to re-run, got {ran}:\n{out}"
 
 
-def _identical(cmp) -> bool:
-    if cmp.left_only or cmp.right_only or cmp.diff_files or cmp.funny_files:
-        return False
+def _differences(cmp) -> list[str]:
+    """Paths that exist on one side only or whose bytes differ."""
+    out = [f"{cmp.left}/{n} (only original)" for n in cmp.left_only]
+    out += [f"{cmp.right}/{n} (only clone)" for n in cmp.right_only]
     _, mismatch, errors = filecmp.cmpfiles(cmp.left, cmp.right, cmp.common_files, shallow=False)
-    return not mismatch and not errors and all(_identical(sub) for sub in cmp.subdirs.values())
+    out += [f"{cmp.left}/{n} (differs)" for n in mismatch + errors]
+    for sub in cmp.subdirs.values():
+        out += _differences(sub)
+    return out

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import random
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -270,10 +271,17 @@ def run_finetune(model_dir: str, questions: list[TrainQuestion], layers: list[in
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         write_json(tmp / "finetune.json", result)
-    if Path(state_dir).exists():
-        import shutil
-        shutil.rmtree(state_dir)
+    _drop_state(Path(state_dir))
     return result
+
+
+def _drop_state(state_dir: Path) -> None:
+    """Remove the resume state of a finished run, and its parent folder once no run needs it."""
+    shutil.rmtree(state_dir, ignore_errors=True)
+    try:
+        state_dir.parent.rmdir()  # only succeeds when empty: other runs may still hold state there
+    except OSError:
+        pass
 
 
 def check_finetuned(folder: str | Path, base_dir: str | Path) -> dict:
