@@ -134,3 +134,21 @@ def test_generate_scene_writes_videos_and_consistent_truth(tmp_path):
     assert again["ball_xyz"] == truth["ball_xyz"] and again["per_camera"] == truth["per_camera"]
     for f in sorted((tmp_path / "s").iterdir()):  # byte-reproducible: DVC hashes stay stable
         assert f.read_bytes() == (tmp_path / "s2" / f.name).read_bytes(), f.name
+
+
+def test_dribbling_touches_stay_on_the_ground_and_chasers_orbit():
+    from ball3d.physics import _kick, simulate_players
+
+    rng = np.random.default_rng(0)
+    phys = BallPhysics(dribble_prob=1.0, dribble_speed=(2.0, 6.0))
+    for _ in range(20):
+        v = _kick(rng, np.zeros(3), phys)
+        assert v[2] == 0.0 and 2.0 <= np.hypot(v[0], v[1]) <= 6.0
+    lofted = [_kick(rng, np.zeros(3), BallPhysics(dribble_prob=0.0))[2] for _ in range(20)]
+    assert max(lofted) > 1.0  # ordinary kicks still leave the ground
+    ball = np.zeros((50, 2))  # a ball at rest: chasers settle at their spots, which turn around it
+    fixed = simulate_players(np.random.default_rng(1), 4, 4, ball, 25.0, 8.0, orbit_rad_s=0.0)
+    turning = simulate_players(np.random.default_rng(1), 4, 4, ball, 25.0, 8.0, orbit_rad_s=1.5)
+    ang = lambda xy: np.arctan2(xy[:, :, 1], xy[:, :, 0])  # noqa: E731  (T, P) bearing from the ball
+    assert np.allclose(ang(fixed.xy)[-1], ang(fixed.xy)[-5], atol=1e-6)  # at rest at a fixed spot
+    assert np.abs(np.angle(np.exp(1j * (ang(turning.xy)[-1] - ang(turning.xy)[-5])))).max() > 0.05

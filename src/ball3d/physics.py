@@ -28,6 +28,8 @@ class BallPhysics:
     kick_speed: tuple[float, float] = (8.0, 28.0)  # m/s
     kick_elevation_deg: tuple[float, float] = (0.0, 40.0)
     play_area: tuple[float, float] = (40.0, 28.0)  # |x|, |y| box that kicks aim into, metres
+    dribble_prob: float = 0.0  # probability that a kick is a dribbling touch along the ground
+    dribble_speed: tuple[float, float] = (2.0, 6.0)  # m/s of a dribbling touch (players keep up with it)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class Trajectory:
 
 
 def _kick(rng, pos, phys: BallPhysics) -> np.ndarray:
+    if phys.dribble_prob > 0 and rng.random() < phys.dribble_prob:  # a touch along the ground
+        a, speed = rng.uniform(0, 2 * np.pi), rng.uniform(*phys.dribble_speed)
+        return np.array([speed * np.cos(a), speed * np.sin(a), 0.0])
     ax, ay = phys.play_area
     target = np.array([rng.uniform(-ax, ax), rng.uniform(-ay, ay)])
     d = target - pos[:2]
@@ -108,8 +113,13 @@ class Players:
 
 
 def simulate_players(rng: np.random.Generator, n_players: int, n_chasers: int, ball_xy: np.ndarray,
-                     fps: float, speed_ms: float = 6.0) -> Players:
-    """Players walking to random waypoints; the first ``n_chasers`` run towards the ball."""
+                     fps: float, speed_ms: float = 6.0, orbit_rad_s: float = 0.0) -> Players:
+    """Players walking to random waypoints; the first ``n_chasers`` run towards the ball.
+
+    Each chaser aims at its own spot 0.4-1.5 m from the ball that turns around the ball at a
+    random angular speed in [-orbit_rad_s, orbit_rad_s] (jostling players), so the chasers sweep
+    through the cameras' lines of sight and occlude the ball in turn rather than one camera forever.
+    """
     T = ball_xy.shape[0]
     ax, ay = LENGTH / 2 - 5, WIDTH / 2 - 3
     pos = np.stack([rng.uniform(-ax, ax, n_players), rng.uniform(-ay, ay, n_players)], axis=1)  # (P, 2)
@@ -118,9 +128,12 @@ def simulate_players(rng: np.random.Generator, n_players: int, n_chasers: int, b
     xy = np.empty((T, n_players, 2))
     dt = 1.0 / fps
     ang = rng.uniform(0, 2 * np.pi, n_chasers)
-    offset = rng.uniform(0.4, 1.5, n_chasers)[:, None] * np.stack([np.cos(ang), np.sin(ang)], axis=1)  # (C, 2) m
+    radius = rng.uniform(0.4, 1.5, n_chasers)  # (C,) m
+    omega = rng.uniform(-orbit_rad_s, orbit_rad_s, n_chasers) if orbit_rad_s > 0 else np.zeros(n_chasers)
     for f in range(T):
         xy[f] = pos
+        a = ang + omega * f * dt  # (C,)
+        offset = radius[:, None] * np.stack([np.cos(a), np.sin(a)], axis=1)  # (C, 2) m
         goal[:n_chasers] = ball_xy[f] + offset[:len(goal[:n_chasers])]  # crowd around the ball
         d = goal - pos  # (P, 2)
         dist = np.linalg.norm(d, axis=1, keepdims=True)

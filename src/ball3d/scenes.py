@@ -59,7 +59,8 @@ def _physics(cfg: dict) -> BallPhysics:
                        restitution=b["restitution"], bounce_friction=b["bounce_friction"],
                        rolling_decel=b["rolling_decel"], kick_rate_hz=b["kick_rate_hz"],
                        kick_speed=tuple(b["kick_speed"]), kick_elevation_deg=tuple(b["kick_elevation_deg"]),
-                       play_area=tuple(b["play_area"]))
+                       play_area=tuple(b["play_area"]), dribble_prob=float(b.get("dribble_prob", 0.0)),
+                       dribble_speed=tuple(b.get("dribble_speed", (2.0, 6.0))))
 
 
 def _render_camera(cam, tex, traj, players, cfg, rng, n_frames, low_light, out_dir: Path) -> dict:
@@ -99,7 +100,8 @@ def generate_scene(spec: SceneSpec, cfg: dict, out_dir: str | Path) -> dict:
     traj = simulate_ball(rng, n / fps + 1.0, 1.0 / (fps * cfg["physics_substeps"]), phys)
     ball_xyz = traj.at(np.arange(n) / fps)  # (n, 3)
     pl = cfg["players"]
-    players = simulate_players(rng, int(pl["count"]), int(pl["chasers"]), ball_xyz[:, :2], fps, pl["speed_ms"])
+    players = simulate_players(rng, int(pl["count"]), int(pl["chasers"]), ball_xyz[:, :2], fps, pl["speed_ms"],
+                               float(pl.get("orbit_rad_s", 0.0)))
     tex = ground_texture(cfg["texture_res_m"], seed=spec.seed)
     low = rng.random(len(cams)) < cfg["conditions"]["low_light_prob"]
     cv = cfg["calib_video"]
