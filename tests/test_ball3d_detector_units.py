@@ -104,8 +104,12 @@ def test_frame_outcome_counts():
     assert (o["tp"], o["fp"], o["fn"], o["topk_hit"]) == (0, 1, 1, 1)
     o = frame_outcome([10, 10], 1.0, [[10, 10, 0.3]], p)  # below threshold: missed
     assert (o["fp"], o["fn"]) == (0, 1)
-    o = frame_outcome([10, 10], 0.1, [[10, 10, 0.9]], p)  # ball hidden: any answer is a FP
+    o = frame_outcome([10, 10], 0.1, [[10, 10, 0.9]], p)  # ball hidden, answered where it is: don't care
+    assert sum(o.values()) == 0
+    o = frame_outcome([10, 10], 0.1, [[40, 10, 0.9]], p)  # ball hidden, answered elsewhere: a FP
     assert (o["fp"], o["fn"], o["pos"]) == (1, 0, 0)
+    o = frame_outcome([10, 10], 0.1, [[40, 10, 0.3]], p)  # ball hidden, no answer: a TN
+    assert (o["tn"], o["fp"]) == (1, 0)
     o = frame_outcome(None, 0.0, [], p)
     assert o["tn"] == 1 and sum(o[k] for k in ("tp", "fp", "fn")) == 0
     assert frame_subsets([1, 1], 0.5, 8.0, True, p) == ["occluded", "low_light", "blurred"]

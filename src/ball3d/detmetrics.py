@@ -5,6 +5,9 @@ Per camera and frame (full-resolution distorted pixels):
 - the detector's answer is its best candidate if its score >= ``score_threshold`` (else "no ball");
 - TP: answer within ``tol_px`` of the truth; FP: an answer that is not a TP (no ball there, or too
   far); FN: a positive without a TP (a far answer counts as both FP and FN, as in TrackNet);
+- a ball in the image but less than ``min_visible`` visible (mostly or fully hidden) is a
+  "don't care" for an answer within ``tol_px`` of it: neither a TP nor an FP (the answer is right
+  about where the ball is; the frame is simply not counted); an answer elsewhere is an FP;
 - top-K recall: a positive with any of the K candidates within ``tol_px`` (what association sees).
 Precision is 1 when nothing was answered, recall is 1 when nothing was to be found.
 
@@ -48,7 +51,10 @@ def frame_outcome(uv, visible: float, cands, p: MetricParams) -> dict:
     cands = np.asarray(cands, dtype=np.float64).reshape(-1, 3)
     answer = cands[0] if len(cands) and cands[0, 2] >= p.score_threshold else None
     d_all = np.hypot(cands[:, 0] - uv[0], cands[:, 1] - uv[1]) if positive and len(cands) else np.zeros(0)
-    hit = positive and answer is not None and float(np.hypot(answer[0] - uv[0], answer[1] - uv[1])) <= p.tol_px
+    near = answer is not None and uv is not None and float(np.hypot(answer[0] - uv[0], answer[1] - uv[1])) <= p.tol_px
+    hit = positive and near
+    if near and not positive:  # a hidden ball found where it is: don't care
+        return {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "pos": 0, "topk_hit": 0}
     return {"tp": int(hit), "fp": int(answer is not None and not hit), "fn": int(positive and not hit),
             "tn": int(not positive and answer is None), "pos": int(positive),
             "topk_hit": int(positive and bool(np.any(d_all <= p.tol_px)))}
