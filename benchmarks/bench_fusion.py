@@ -4,7 +4,10 @@ jobs on a shared machine do not inflate them.
 
 1. Fusion ms per frame: RANSAC association over views (ours) vs the naive per-frame DLT of the
    top candidate of every camera (baseline), for several camera counts with false detections;
-   RMSE of each.
+   RMSE of each; beside them the sequence association (top hypotheses per frame + Viterbi +
+   re-gate, seqassoc.py), also on a heavy case (5 false detections per camera and frame, top-5),
+   on a persistent 3D-consistent decoy (synth_decoy.py) and the Viterbi pass alone on 1000 frames
+   x 8 hypotheses.
 2. Batch solve: the final GTSAM graph (projection + ballistic factors) vs
    scipy.optimize.least_squares on the same residuals, same start: time ratio and RMSE of each
    (analytic sparse Jacobian; also finite differences with the sparsity pattern), and scipy's
@@ -27,8 +30,12 @@ from ball3d.association import AssocConfig, Association, associate, pad_candidat
 from ball3d.bundle import BundleConfig, solve, solve_problem
 from ball3d.bundle_scipy import build_problem, solve_scipy
 from ball3d.geom_synth import make_problem
+from ball3d.seqassoc import FrameHyps, associate_sequence, viterbi
 from ball3d.solve3d import naive_dlt
 from ball3d.streaming import stream
+from ball3d.synth_decoy import decoy_problem
+
+SEQ = AssocConfig(sequence=True)
 
 
 def _rmse(frames, xyz, truth) -> float:
@@ -53,21 +60,45 @@ def _padded(p) -> Association:
     return Association([c.name for c in p.cameras], P, pad_candidates(p.cameras, p.candidates), [])
 
 
+def _fix_stats(assoc, truth, prefix: str) -> dict:
+    ok = [f for f in assoc.fixes if f.xyz is not None]
+    return {f"{prefix}_rmse_m": _rmse([f.frame for f in ok], [f.xyz for f in ok], truth),
+            f"{prefix}_coverage": len(ok) / len(truth)}
+
+
 def bench_fusion(n_frames: int, repeats: int) -> list[dict]:
+    cases = [(n, 1.0, 5) for n in (3, 6, 8)] + [(n, 5.0, 5) for n in (6, 8)]  # cameras, false rate, top-K
     rows = []
-    for n_cams in (3, 6, 8):
-        p = make_problem(n_cameras=n_cams, n_frames=n_frames, noise_px=1.0, false_rate=1.0, occlusion_prob=0.1,
-                         seed=n_cams, focal_px=1400.0)
+    for n_cams, false_rate, top_k in cases:
+        p = make_problem(n_cameras=n_cams, n_frames=n_frames, noise_px=1.0, false_rate=false_rate, occlusion_prob=0.1,
+                         seed=n_cams, focal_px=1400.0, top_k=top_k)
         t_ours, assoc = _best_time(lambda p=p: associate(p.cameras, p.candidates, AssocConfig()), repeats)
+        t_seq, seq = _best_time(lambda p=p: associate_sequence(p.cameras, p.candidates, SEQ, p.fps), repeats)
         t_base, base = _best_time(lambda p=p: naive_dlt(_padded(p)), repeats)
-        ok = [f for f in assoc.fixes if f.xyz is not None]
-        rows.append({"n_cameras": n_cams, "ours_ms_per_frame": 1e3 * t_ours / n_frames,
+        rows.append({"n_cameras": n_cams, "false_rate": false_rate, "top_k": top_k,
+                     "ours_ms_per_frame": 1e3 * t_ours / n_frames, "seq_ms_per_frame": 1e3 * t_seq / n_frames,
                      "baseline_dlt_ms_per_frame": 1e3 * t_base / n_frames,
-                     "ours_rmse_m": _rmse([f.frame for f in ok], [f.xyz for f in ok], p.xyz),
+                     **_fix_stats(assoc, p.xyz, "ours"), **_fix_stats(seq, p.xyz, "seq"),
                      "baseline_rmse_m": _rmse(base.frames, base.xyz, p.xyz),
-                     "ours_coverage": len(ok) / n_frames, "baseline_coverage": len(base.frames) / n_frames})
+                     "baseline_coverage": len(base.frames) / n_frames})
         print(rows[-1])
     return rows
+
+
+def bench_decoy(repeats: int) -> dict:
+    """Per-frame vs sequence association with a persistent 3D-consistent look-alike; the Viterbi pass alone."""
+    p, _ = decoy_problem(seed=0, n_frames=200, single_frames=(60, 61, 62))
+    t_pf, pf = _best_time(lambda: associate(p.cameras, p.candidates, AssocConfig()), repeats)
+    t_seq, seq = _best_time(lambda: associate_sequence(p.cameras, p.candidates, SEQ, p.fps), repeats)
+    rng = np.random.default_rng(0)
+    hyps = [FrameHyps(rng.uniform(-30, 30, (8, 3)), np.zeros((8, 2), int), np.zeros((8, 2)),
+                      np.sort(rng.uniform(-4, -1, 8))) for _ in range(1000)]  # 1000 frames x 8 hypotheses
+    t_dp, _ = _best_time(lambda: viterbi(hyps, 1 / 25.0, SEQ), repeats)
+    out = {"n_frames": len(p.xyz), "per_frame_ms_per_frame": 1e3 * t_pf / len(p.xyz),
+           "seq_ms_per_frame": 1e3 * t_seq / len(p.xyz), **_fix_stats(pf, p.xyz, "per_frame"),
+           **_fix_stats(seq, p.xyz, "seq"), "viterbi_only_ms_per_frame_1000x8": 1e3 * t_dp / len(hyps)}
+    print(out)
+    return out
 
 
 def _huber_cost(r: np.ndarray, k: float) -> float:
@@ -117,10 +148,16 @@ def main() -> None:
     ap.add_argument("--scipy-nfev", type=int, default=500, help="max_nfev of least_squares")
     a = ap.parse_args()
     fusion = bench_fusion(a.frames, a.repeats)
+    decoy = bench_decoy(a.repeats)
     solvers = bench_solvers(a.frames, a.repeats, a.scipy_nfev)
+    eight = next(r for r in fusion if r["n_cameras"] == 8)
     result = {"machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},
-              "fusion": fusion, "solvers": solvers,
-              "ratios": {"fusion_ms_per_frame_8cams": fusion[-1]["ours_ms_per_frame"],
+              "fusion": fusion, "decoy": decoy, "solvers": solvers,
+              "ratios": {"fusion_ms_per_frame_8cams": eight["ours_ms_per_frame"],
+                         "seq_fusion_ms_per_frame_8cams": eight["seq_ms_per_frame"],
+                         "seq_fusion_ms_per_frame_worst": max(r["seq_ms_per_frame"] for r in fusion),
+                         "seq_over_per_frame_time_8cams": eight["seq_ms_per_frame"] / eight["ours_ms_per_frame"],
+                         "decoy_rmse_per_frame_m": decoy["per_frame_rmse_m"], "decoy_rmse_seq_m": decoy["seq_rmse_m"],
                          "fusion_target_ms": 1.0,
                          "scipy_over_gtsam_time": solvers["scipy_over_gtsam_time"],
                          "gtsam_rmse_m": solvers["gtsam_rmse_m"], "scipy_rmse_m": solvers["scipy_rmse_m"]}}

@@ -4,8 +4,10 @@ Usage: python tests/smoke_inputs.py [ROOT]   (then: snakemake --cores 2 --config
 """
 from __future__ import annotations
 
+import copy
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -50,6 +52,84 @@ def write_smoke_inputs(root: str | Path) -> Path:
         with open(out / "datasets" / f"{name}.jsonl", "w") as fh:
             fh.writelines(json.dumps(r) + "\n" for r in _rows(name))
     (out / "datasets" / "wiki.txt").write_text(TEXT)
+    write_smoke_real_scene(root)
+    return out
+
+
+# ------------------------------------------------------------------ vision: a "real" scene
+# Real footage has no ground truth; for tests a rendered scene is turned into the files a user
+# would give (scenes.real in params.yaml): videos in another container, clicked landmarks.
+REAL_CAMERAS = {"cam0": "left", "cam1": "centre", "cam2": "right"}  # rendered name -> "real" name
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, val in over.items():
+        out[key] = _merge(out[key], val) if isinstance(val, dict) and isinstance(out.get(key), dict) else val
+    return out
+
+
+def smoke_scenes_cfg(root: str | Path) -> dict:
+    """The `scenes` section of params.yaml merged with the smoke parameters."""
+    import yaml
+
+    root = Path(root)
+    return _merge(yaml.safe_load((root / "params.yaml").read_text())["scenes"],
+                  yaml.safe_load((root / "tests" / "params.smoke.yaml").read_text())["scenes"])
+
+
+def _reencode(src: Path, dst: Path) -> None:
+    """Copy a video into ``dst``'s container (.mp4: MPEG-4 part 2 when OpenCV can write it, else MJPG)."""
+    import cv2
+
+    from ball3d.videoio import iter_frames, probe_video
+
+    info = probe_video(src)
+    writer = cv2.VideoWriter(str(dst), cv2.VideoWriter.fourcc(*"mp4v"), info.fps, (info.width, info.height))
+    if not writer.isOpened():
+        writer = cv2.VideoWriter(str(dst), cv2.VideoWriter.fourcc(*"MJPG"), info.fps, (info.width, info.height))
+    for _, frame in iter_frames(src):
+        writer.write(frame)
+    writer.release()
+
+
+def write_real_inputs(scene_dir: str | Path, out_dir: str | Path, names: dict[str, str], ext: str = ".mp4",
+                      noise_px: float = 0.3, seed: int = 0) -> dict:
+    """Turn a rendered scene folder into user inputs: <name><ext>, calib_<name><ext> per camera and
+    landmarks_px.json (true landmarks projected with the true cameras, + noise_px Gaussian "clicks").
+    Returns a `scenes.real` camera map {name: {video, calib_video}} of file: URIs."""
+    import numpy as np
+
+    from ball3d.calibrate import synthetic_landmark_pixels
+    from ball3d.camera import Camera
+    from ball3d.pitch import landmarks
+
+    scene_dir, out_dir = Path(scene_dir), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    truth = json.loads((scene_dir / "truth.json").read_text())
+    lm, rng, clicks, cams = landmarks(), np.random.default_rng(seed), {}, {}
+    for d in truth["cameras"]:
+        new = names[d["name"]]
+        for prefix in ("", "calib_"):
+            _reencode(scene_dir / f"{prefix}{d['name']}.avi", out_dir / f"{prefix}{new}{ext}")
+        cams[new] = {"video": f"file:{out_dir / (new + ext)}",
+                     "calib_video": f"file:{out_dir / ('calib_' + new + ext)}"}
+        got, _, uv = synthetic_landmark_pixels(Camera.from_dict(d), lm.names, lm.xyz, noise_px, rng)
+        clicks[new] = {n: [round(float(u), 2), round(float(v), 2)] for n, (u, v) in zip(got, uv)}
+    (out_dir / "landmarks_px.json").write_text(json.dumps(clicks, indent=1))
+    return cams
+
+
+def write_smoke_real_scene(root: str | Path) -> Path:
+    """tests/_smoke/real/: the inputs of the smoke configuration's real scene (scenes.real[0])."""
+    from ball3d.scenes import SceneSpec, generate_scene
+
+    out = Path(root) / "tests" / "_smoke" / "real"
+    if (out / "landmarks_px.json").is_file():
+        return out
+    with tempfile.TemporaryDirectory() as tmp:
+        generate_scene(SceneSpec("test", "real_4000", 4000), smoke_scenes_cfg(root), Path(tmp) / "scene")
+        write_real_inputs(Path(tmp) / "scene", out, REAL_CAMERAS)
     return out
 
 

@@ -149,14 +149,19 @@ def test_cli_calibrates_a_folder_of_degraded_photographs(tmp_path):
     assert main(["--input", str(tmp_path / "none"), "--square", "0.1", "--out", str(tmp_path / "x.json")]) == 1
 
 
-@pytest.fixture(scope="module")
-def tiny_scene(tmp_path_factory) -> tuple[Path, dict]:
-    from ball3d.scenes import generate_scene, scene_specs
-
+def tiny_scene_cfg() -> dict:
     cfg = copy.deepcopy(yaml.safe_load((ROOT / "params.yaml").read_text())["scenes"])
     cfg.update(width=320, height=180, n_frames=4)
     cfg["cameras"]["count"] = 2
     cfg["calib_video"]["n_frames"] = 24
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def tiny_scene(tmp_path_factory) -> tuple[Path, dict]:
+    from ball3d.scenes import generate_scene, scene_specs
+
+    cfg = tiny_scene_cfg()
     d = tmp_path_factory.mktemp("scene") / "s"
     return d, generate_scene(scene_specs(cfg)[0], cfg, d)
 
@@ -173,10 +178,15 @@ def test_scene_calibration_and_preprocessing_end_to_end(tiny_scene, tmp_path):
     from ball3d.preprocess import preprocess_scene
 
     scene, _ = tiny_scene
-    report = calibrate_scene(scene, ["cam0", "cam1"], calib_cfg(max_samples=24), tmp_path / "cal")
+    report = calibrate_scene(scene, ["cam0", "cam1"], calib_cfg(max_samples=24), tmp_path / "cal",
+                             tiny_scene_cfg()["cameras"])
     for entry in report["cameras"]:
         err = entry["errors_vs_truth"]
         assert entry["rms_px"] < 0.5 and err["focal_pct"] < 3 and err["rotation_deg"] < 2
+        assert entry["extrinsics"] == "lines" and entry["initial_pose"].startswith("nominal rig pose")
+        assert entry["line_points"] > 100 and entry["line_residual_px"] < 0.5
+        cmp = entry["compare_vs_truth"]
+        assert cmp["initial"]["centre_cm"] > 2 * err["centre_cm"] and set(cmp) >= {"landmarks_truth", "lines_dt_only"}
     pcfg = copy.deepcopy(yaml.safe_load((ROOT / "params.yaml").read_text())["preprocess"])
     pcfg.update(backend="cpu", threads=1, compress_level=0)
     summary = preprocess_scene(scene, tmp_path / "cal", ["cam0", "cam1"], pcfg, tmp_path / "pre")
@@ -191,7 +201,8 @@ def test_scene_without_board_fails_naming_the_camera_and_writes_nothing(tiny_sce
     scene = _copy_scene(tiny_scene[0], tmp_path / "s")
     write_video(scene / "calib_cam1.avi", (np.full((180, 320, 3), 100, np.uint8) for _ in range(8)), 25.0)
     with pytest.raises(PipelineError, match="camera 'cam1': no 9x6 chessboard"):
-        calibrate_scene(scene, ["cam0", "cam1"], calib_cfg(max_samples=24), tmp_path / "cal")
+        calibrate_scene(scene, ["cam0", "cam1"], calib_cfg(max_samples=24), tmp_path / "cal",
+                        tiny_scene_cfg()["cameras"])
     assert not (tmp_path / "cal").exists()
 
 
@@ -202,7 +213,8 @@ def test_scene_with_mismatched_frame_rate_is_rejected(tiny_scene, tmp_path):
     frames = list(iter_frames(scene / "cam1.avi"))
     write_video(scene / "cam1.avi", (f for _, f in frames), 30.0)
     with pytest.raises(PipelineError, match="different frame rates"):
-        calibrate_scene(scene, ["cam0", "cam1"], calib_cfg(max_samples=24), tmp_path / "cal")
+        calibrate_scene(scene, ["cam0", "cam1"], calib_cfg(max_samples=24), tmp_path / "cal",
+                        tiny_scene_cfg()["cameras"])
     assert not (tmp_path / "cal").exists()
 
 
@@ -222,3 +234,39 @@ def test_preprocess_rejects_an_impossible_camera_file(tiny_scene, tmp_path):
     with pytest.raises(PipelineError, match="cam1.json.*principal point"):
         preprocess_scene(scene, cal, ["cam0", "cam1"], pcfg, tmp_path / "pre")
     assert not (tmp_path / "pre").exists()
+
+
+def test_scene_whose_video_shows_no_pitch_lines_fails_naming_the_camera(tiny_scene, tmp_path):
+    from ball3d.calib_scene import calibrate_scene
+
+    scene = _copy_scene(tiny_scene[0], tmp_path / "s")
+    rng = np.random.default_rng(0)
+    grass = [np.clip(np.array([40, 120, 50]) + rng.normal(0, 2, (180, 320, 3)), 0, 255).astype(np.uint8)
+             for _ in range(4)]
+    write_video(scene / "cam1.avi", grass, 25.0)
+    with pytest.raises(PipelineError, match="camera 'cam1'.*pitch-line pixels.*landmarks_px.json"):
+        calibrate_scene(scene, ["cam0", "cam1"], calib_cfg(max_samples=24), tmp_path / "cal",
+                        tiny_scene_cfg()["cameras"])
+    assert not (tmp_path / "cal").exists()
+
+
+def test_landmarks_truth_mode_and_clicks_as_the_initial_pose(tiny_scene, tmp_path):
+    """landmarks_truth = PnP on simulated clicks; with landmarks_px.json the line fit starts from the clicks."""
+    from ball3d.calib_scene import calibrate_scene, summarise
+
+    scene = _copy_scene(tiny_scene[0], tmp_path / "s")
+    rep = calibrate_scene(scene, ["cam0"], calib_cfg(max_samples=24, extrinsics="landmarks_truth"), tmp_path / "a")
+    entry = rep["cameras"][0]
+    assert entry["extrinsics"] == "landmarks_truth" and entry["landmark_source"].startswith("truth projection")
+    assert "line_residual_px" not in entry and entry["errors_vs_truth"]["rotation_deg"] < 1
+    gt = Camera.from_dict(tiny_scene[1]["cameras"][0])
+    lm = landmarks()
+    names, _, uv = synthetic_landmark_pixels(gt, lm.names, lm.xyz, 0.3, np.random.default_rng(1))
+    (scene / "landmarks_px.json").write_text(json.dumps({"cam0": {n: p.tolist() for n, p in zip(names, uv)}}))
+    rep = calibrate_scene(scene, ["cam0"], calib_cfg(max_samples=24), tmp_path / "b")  # no rig: clicks suffice
+    entry = rep["cameras"][0]
+    assert entry["initial_pose"].startswith(f"PnP on {len(names)} clicked landmarks")
+    assert entry["errors_vs_truth"]["rotation_deg"] < 1
+    summary = summarise([rep])
+    assert summary["extrinsics"] == ["lines"] and "line_residual_px" in summary["per_camera"][0]
+    assert set(summary["compare_vs_truth"]) == {"initial", "landmarks_truth", "lines_dt_only"}

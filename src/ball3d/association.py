@@ -35,6 +35,18 @@ class AssocConfig:
     bounds_m: tuple = (-70.0, 70.0, -50.0, 50.0, 0.0, 40.0)  # plausible ball centre box xmin xmax ymin ymax zmin zmax
     jump_m: float = 1.0  # a fix this far from the midpoint of its neighbours is re-associated near that midpoint
     reassoc_gate_px: float = 40.0  # candidates kept around the midpoint's projection when re-associating
+    # sequence association (seqassoc.py); costs in units of one consistent camera
+    # True: choose per frame among the top hypotheses by dynamic programming, track ransac_seq feeds the graph;
+    # off here so that callers without the key keep the per-frame association (params.yaml turns it on)
+    sequence: bool = False
+    hypotheses_per_frame: int = 8  # distinct 3D hypotheses kept per frame
+    score_weight: float = 0.5  # support bonus per inlier view per unit of detector score
+    max_speed_ms: float = 40.0  # a faster step between two hypotheses is a jump, m/s (hardest shots ~35 m/s)
+    speed_slack_m: float = 0.5  # triangulation error allowed on top of the speed limit, metres
+    step_weight: float = 0.5  # cost of a step at the speed limit (quadratic in step / limit)
+    jump_cost: float = 10.0  # cost of starting a track / switching beyond the speed limit (another object)
+    missing_cost: float = 0.5  # cost of a frame left missing
+    max_skip_frames: int = 10  # missing frames a track may cross without a jump (speed limit scaled)
 
 
 @dataclass
@@ -53,6 +65,7 @@ class Association:
     P: np.ndarray  # (V, 3, 4) undistorted projection matrices
     cand: np.ndarray  # (T, V, K, 3) undistorted u, v, score; NaN padded
     fixes: list[FrameFix]
+    meta: dict = field(default_factory=dict)  # method details (sequence association: hypotheses, rejections)
 
     def summary(self) -> dict:
         reasons: dict[str, int] = {}
@@ -61,7 +74,7 @@ class Association:
                 reasons[f.reason] = reasons.get(f.reason, 0) + 1
         solved = [f for f in self.fixes if f.xyz is not None]
         return {"frames": len(self.fixes), "solved": len(solved), "missing_by_reason": reasons,
-                "mean_views": float(np.mean([len(f.cams) for f in solved])) if solved else 0.0}
+                "mean_views": float(np.mean([len(f.cams) for f in solved])) if solved else 0.0, **self.meta}
 
 
 def pad_candidates(cameras: list[Camera], candidates: dict[str, list], min_score: float = 0.0,
@@ -151,6 +164,11 @@ def associate_frame(P: np.ndarray, cand: np.ndarray, frame: int, cfg: AssocConfi
         # detections is implausible (the refit below collects every consistent camera anyway)
         if np.sum(d[best] < cfg.gate_px) >= min(n_with, cfg.early_exit_views):
             break
+    return refit(P, cand, X, frame, cfg)
+
+
+def refit(P: np.ndarray, cand: np.ndarray, X: np.ndarray, frame: int, cfg: AssocConfig) -> FrameFix:
+    """Gather every camera's nearest candidate within the gate of X (3,), refine on them, repeat until stable."""
     views = None
     for _ in range(3):  # refit on all inliers, then re-gate with the refined point until stable
         d, k = _nearest(P, cand, X[None], cfg.bounds_m)

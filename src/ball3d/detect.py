@@ -3,7 +3,9 @@
 ROI mode runs the network on a square crop around the predicted ball position (from a given
 per-frame prediction, e.g. the 3D track reprojected, or else constant-velocity extrapolation of
 this camera's last confident detections) and falls back to the full frame when no prediction
-exists or the crop's best peak is below ``track_threshold``.
+exists or the crop's best peak is below ``track_threshold``. Mode ``roi3d`` (all cameras of a
+scene frame by frame, ROIs from the 3D track) lives in ``ball3d.roi3d`` and reuses
+``detect_frame`` and ``extrapolate``.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from pipeutil.io import PipelineError
 
 from .detector import STRIDE, HeatmapNet, pad_to_stride
 from .detinput import CameraClip, stack_input
@@ -26,11 +30,13 @@ class DetectParams:
     top_k: int = 5  # candidates kept per frame and camera
     min_score: float = 0.05  # candidates below this score are dropped
     nms_radius: int = 3  # detector pixels; peaks closer than this to a stronger one are suppressed
-    mode: str = "roi"  # "roi" (crops around the prediction, full-frame fallback) or "full"
+    mode: str = "roi"  # "roi3d" (ROIs from the 3D track), "roi" (per-camera 2D tracking) or "full"
     roi_size: int = 96  # side of the ROI crop, detector pixels (multiple of 4)
     track_threshold: float = 0.3  # best ROI peak below this -> target lost, rerun on the full frame
     max_gap: int = 5  # frames a track may coast on extrapolation before it is dropped
-    full_every: int = 10  # ROI mode: every N-th frame runs on the full frame anyway (re-acquisition; 0 = never)
+    full_every: int = 10  # ROI modes: every N-th frame runs on the full frame anyway (re-acquisition; 0 = never)
+    roi3d_fallback: bool = False  # roi3d: a weak crop at the 3D track's projection reruns the full frame (else kept)
+    disagree_factor: float = 1.0  # roi3d: scores of candidates outside the gate around the frame's 3D fix are multiplied by this
     chunk: int = 4  # frames per batch in full-frame mode
     device: str = "cpu"  # cpu | cuda | auto
 
@@ -89,7 +95,7 @@ def roi_window(center: np.ndarray, size: int, det_size: tuple[int, int]) -> tupl
     return x0, y0, x0 + sw, y0 + sh
 
 
-def _extrapolate(history: list[tuple[int, np.ndarray]], t: int, max_gap: int) -> np.ndarray | None:
+def extrapolate(history: list[tuple[int, np.ndarray]], t: int, max_gap: int) -> np.ndarray | None:
     """Constant-velocity prediction (detector px) from the last two confident detections."""
     if not history or t - history[-1][0] > max_gap:
         return None
@@ -99,38 +105,53 @@ def _extrapolate(history: list[tuple[int, np.ndarray]], t: int, max_gap: int) ->
     return p1 + (p1 - p0) / max(1, t1 - t0) * (t - t1)
 
 
+def detect_frame(model: HeatmapNet, clip: CameraClip, t: int, centre: np.ndarray | None, p: DetectParams,
+                 stats: dict, fallback: bool = True) -> np.ndarray:
+    """Candidates (n, 3) of frame t in detector px: the ROI around ``centre`` (detector px) when given,
+    else, or when the crop's best peak is below ``track_threshold`` and ``fallback``, the full frame.
+    Counts in ``stats``."""
+    cfg = model.cfg
+    if centre is not None and np.all(np.isfinite(centre)):
+        win = roi_window(centre, p.roi_size, clip.det_size)
+        heat = heatmaps(model, stack_input(clip, t, cfg.n_frames, cfg.use_foreground, win, cfg.color)[None])[0]
+        cands = topk_peaks(heat, p.top_k, p.nms_radius, p.min_score)
+        cands[:, 0] += win[0]
+        cands[:, 1] += win[1]
+        stats["roi_frames"] += 1
+        if not fallback or (len(cands) and cands[0, 2] >= p.track_threshold):
+            return cands
+        stats["fallbacks"] = stats.get("fallbacks", 0) + 1
+    heat = heatmaps(model, stack_input(clip, t, cfg.n_frames, cfg.use_foreground, None, cfg.color)[None])[0]
+    stats["full_frames"] += 1
+    return topk_peaks(heat, p.top_k, p.nms_radius, p.min_score)
+
+
+def confident(cands: np.ndarray, p: DetectParams) -> bool:
+    """Whether the best candidate is confident enough for a track to follow it."""
+    return bool(len(cands) and cands[0, 2] >= p.track_threshold)
+
+
 def detect_clip(model: HeatmapNet, clip: CameraClip, p: DetectParams,
                 predictions: list | None = None) -> tuple[list[np.ndarray], dict]:
     """Top-K candidates per frame in detector pixels [(n, 3) per frame] and run statistics.
 
     predictions: optional per-frame full-resolution (u, v) or None (e.g. the 3D track reprojected).
+    Mode "roi3d" needs every camera of the scene at once (``ball3d.roi3d.detect_scene_roi3d``).
     """
-    cfg = model.cfg
     if p.mode == "full":
         return _detect_full(model, clip, p), {"full_frames": clip.n_frames, "roi_frames": 0}
-    out, history, stats = [], [], {"full_frames": 0, "roi_frames": 0}
+    if p.mode != "roi":
+        raise PipelineError(f"detect.mode: {p.mode!r} cannot run on a single camera clip; use roi or full here")
+    out, history, stats = [], [], {"full_frames": 0, "roi_frames": 0, "fallbacks": 0}
     for t in range(clip.n_frames):
         pred = None
         if predictions is not None and predictions[t] is not None:
             pred = clip.to_det(np.asarray(predictions[t]))[0]
         elif predictions is None:
-            pred = _extrapolate(history, t, p.max_gap)
-        cands = None
+            pred = extrapolate(history, t, p.max_gap)
         periodic = p.full_every > 0 and t % p.full_every == 0
-        if pred is not None and np.all(np.isfinite(pred)) and not periodic:
-            win = roi_window(pred, p.roi_size, clip.det_size)
-            heat = heatmaps(model, stack_input(clip, t, cfg.n_frames, cfg.use_foreground, win, cfg.color)[None])[0]
-            cands = topk_peaks(heat, p.top_k, p.nms_radius, p.min_score)
-            cands[:, 0] += win[0]
-            cands[:, 1] += win[1]
-            stats["roi_frames"] += 1
-            if len(cands) == 0 or cands[0, 2] < p.track_threshold:
-                cands = None
-        if cands is None:
-            heat = heatmaps(model, stack_input(clip, t, cfg.n_frames, cfg.use_foreground, None, cfg.color)[None])[0]
-            cands = topk_peaks(heat, p.top_k, p.nms_radius, p.min_score)
-            stats["full_frames"] += 1
-        if len(cands) and cands[0, 2] >= p.track_threshold:  # the track follows the best confident peak
+        cands = detect_frame(model, clip, t, None if periodic else pred, p, stats)
+        if confident(cands, p):  # the track follows the best confident peak
             history = (history + [(t, cands[0, :2].copy())])[-2:]
         out.append(cands)
     return out, stats

@@ -197,11 +197,12 @@ def load_truth(scene_dir: str | Path) -> dict:
     for key in ("scene_id", "n_frames", "per_camera"):
         if key not in truth:
             raise PipelineError(f"{path}: missing key {key!r}")
+    gt = truth.get("ground_truth", True)  # false: real footage, videos only (ball3d.real_scenes)
     for cam, pc in truth["per_camera"].items():
-        for key in ("video", "uv", "visible_fraction", "blur_px"):
+        for key in ("video", "uv", "visible_fraction", "blur_px") if gt else ("video",):
             if key not in pc:
                 raise PipelineError(f"{path}: camera {cam!r} lacks {key!r}")
-        if len(pc["uv"]) != truth["n_frames"]:
+        if gt and len(pc["uv"]) != truth["n_frames"]:
             raise PipelineError(f"{path}: camera {cam!r} has {len(pc['uv'])} uv rows for {truth['n_frames']} frames")
     return truth
 

@@ -9,7 +9,7 @@ import json
 import logging
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,8 @@ from .detect import DetectParams, detect_scene_net, to_full_res
 from .detector import DetectorConfig, load_checkpoint, resolve_device, save_checkpoint
 from .detinput import iter_scene_clips, load_truth
 from .detmetrics import MetricParams, evaluate
+from .roi3d import assoc_config, detect_scene_roi3d
+from .solve3d import load_cameras
 from .train import TrainParams, clip_bank, fit, merge_banks
 
 log = logging.getLogger(__name__)
@@ -74,13 +76,34 @@ def _scene_banks(scenes: list[SceneInput], cfg: DetectorConfig, tp: TrainParams)
 
 
 def detect_scenes_net(model, scenes: list[SceneInput], dp: DetectParams) -> list[tuple[dict, dict]]:
-    """(truth, per_camera rows) for each scene, using the network."""
+    """(truth, per_camera rows) for each scene, using the network (validation during training: mode
+    roi3d needs calibrated cameras, so a scene without them is validated in mode roi)."""
     pairs = []
     for sc in scenes:
-        truth, clips = sc.load(model.cfg.scale, model.cfg.color)
-        per_camera, _ = detect_scene_net(model, clips, dp)
+        mode = dp.mode
+        if mode == "roi3d" and sc.calib_dir is None:
+            log.info("validation scene %s: no calibrated cameras, detect.mode roi instead of roi3d", sc.scene_dir)
+            mode = "roi"
+        truth, per_camera, _ = _detect_net(model, sc, replace(dp, mode=mode))
         pairs.append((truth, per_camera))
     return pairs
+
+
+def _detect_net(model, scene: SceneInput, dp: DetectParams, assoc: dict | None = None) -> tuple[dict, dict, dict]:
+    """The network on one scene in ``dp.mode``: truth, per_camera rows (full-res) and run statistics."""
+    if dp.mode != "roi3d":
+        truth, clips = scene.load(model.cfg.scale, model.cfg.color)
+        return (truth, *detect_scene_net(model, clips, dp))
+    if scene.calib_dir is None:
+        raise PipelineError(f"params.yaml: detect.mode 'roi3d' needs the calibrated cameras of scene {scene.scene_dir} "
+                            "(missing input 'calib': results/calibrate/<split>/<scene_id>); use detect.mode roi or full")
+    truth = load_truth(scene.scene_dir)
+    cams = load_cameras(scene.calib_dir, truth, "calibrated")
+    _, clips = scene.load(model.cfg.scale, model.cfg.color)
+    clips = list(clips)  # every camera in memory at once: the loop is frame-synchronous
+    per_camera, stats = detect_scene_roi3d(model, clips, cams, dp, float(truth["fps"]),
+                                           assoc_config(assoc, cams[0].width), float(truth.get("ball_radius_m", 0.11)))
+    return truth, per_camera, stats
 
 
 def run_train(train: list[SceneInput], val: list[SceneInput], checkpoint: str, report: str, curve_png: str,
@@ -127,8 +150,10 @@ def plot_curve(curve: list[dict], val: dict, path: str) -> None:
 
 
 def run_detect(scene: SceneInput, out_path: str, detector: str, checkpoint: str | None, dp: DetectParams,
-               cp: ClassicalParams, threads: int = 2) -> dict:
-    """Detect the ball in every camera of one scene; write results/detect/.../<detector>.json."""
+               cp: ClassicalParams, threads: int = 2, assoc: dict | None = None) -> dict:
+    """Detect the ball in every camera of one scene; write results/detect/.../<detector>.json.
+
+    assoc: params.yaml bundle.association (mode roi3d associates each frame's candidates across cameras)."""
     if detector not in DETECTORS:
         raise PipelineError(f"detect: unknown detector {detector!r}; known: {list(DETECTORS)}")
     torch.set_num_threads(threads)
@@ -137,8 +162,7 @@ def run_detect(scene: SceneInput, out_path: str, detector: str, checkpoint: str 
         source = "preprocess" if scene.prep_dir else "video"
         model, prov = load_checkpoint(checkpoint, expect={"input_source": source})
         model.to(resolve_device(dp.device))
-        truth, clips = scene.load(model.cfg.scale, model.cfg.color)
-        per_camera, stats = detect_scene_net(model, clips, dp)
+        truth, per_camera, stats = _detect_net(model, scene, dp, assoc)
         meta.update(checkpoint=str(checkpoint), train_scenes=prov.get("train_scenes"), params=asdict(dp), stats=stats)
     else:
         truth, clips = scene.load(cp.scale)
@@ -163,13 +187,16 @@ def run_metrics(scene_dirs: list[str], det_files: dict[str, list[str]], out_path
                 mp: MetricParams) -> dict:
     """Per-detector metrics over held-out scenes; det_files: detector -> files aligned with scene_dirs."""
     truths = [load_truth(d) for d in scene_dirs]
-    result = {"metric_params": asdict(mp), "scenes": [t["scene_id"] for t in truths], "detectors": {}}
+    gt = [t.get("ground_truth", True) for t in truths]  # false: real footage (split real), nothing to score
+    result = {"metric_params": asdict(mp), "scenes": [t["scene_id"] for t, g in zip(truths, gt) if g],
+              "skipped_no_truth": [t["scene_id"] for t, g in zip(truths, gt) if not g], "detectors": {}}
     for name, files in det_files.items():
         if len(files) != len(truths):
             raise PipelineError(f"detection metrics: {len(files)} {name} files for {len(truths)} scenes")
         try:
-            pairs = [(t, _load_detections(f, t)) for t, f in zip(truths, files)]
-            result["detectors"][name] = evaluate(pairs, mp)
+            pairs = [(t, _load_detections(f, t)) for t, f, g in zip(truths, files, gt) if g]
+            if pairs:
+                result["detectors"][name] = evaluate(pairs, mp)
         except (KeyError, ValueError) as exc:
             raise PipelineError(f"detection metrics ({name}): {exc}") from exc
     plot_f1(result, plot_path)

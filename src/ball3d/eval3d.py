@@ -16,7 +16,7 @@ from .geom_synth import make_problem
 from .solve3d import solve_scene
 
 log = logging.getLogger(__name__)
-METHODS = ("dlt", "ransac", "graph_robust", "graph_smoothed", "graph_smoothed_skew", "streaming_filtered",
+METHODS = ("dlt", "ransac", "ransac_seq", "graph_robust", "graph_smoothed", "graph_smoothed_skew", "streaming_filtered",
            "streaming_fixed_lag")
 
 

@@ -41,6 +41,9 @@ def run_metrics(bundle_paths: list[str], truth_paths: list[str], out_path: str) 
     pairs = []
     for bp, tp in zip(bundle_paths, truth_paths):
         payload, truth = _load(bp), _load(tp)
+        if truth.get("ground_truth", True) is False:  # real footage (split real): nothing to compare with
+            log.info("%s: no ground truth, not evaluated", tp)
+            continue
         if payload.get("scene_id") != truth.get("scene_id"):
             raise PipelineError(f"{bp}: scene {payload.get('scene_id')!r} does not match {tp} ({truth.get('scene_id')!r})")
         pairs.append((payload, truth))

@@ -16,7 +16,7 @@ from .camera import Camera
 from .eval3d import track_errors
 
 log = logging.getLogger(__name__)
-COLORS = {"dlt": "tab:gray", "ransac": "tab:orange", "graph_robust": "tab:blue", "graph_smoothed": "tab:green",
+COLORS = {"dlt": "tab:gray", "ransac": "tab:orange", "ransac_seq": "tab:brown", "graph_robust": "tab:blue", "graph_smoothed": "tab:green",
           "graph_smoothed_skew": "tab:olive",
           "streaming_filtered": "tab:purple", "streaming_fixed_lag": "tab:red"}
 

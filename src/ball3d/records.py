@@ -15,8 +15,21 @@ Scene truth (results/scenes/<split>/<scene_id>/truth.json), written by the scene
    "landmarks": {"names": [...], "xyz": [[x, y, z], ...]},   # pitch landmarks for PnP
    "calib_board": {"cols": int, "rows": int, "square_m": float},  # chessboard of the calib_*.avi videos
    "kick_times_s": [float, ...]}                                   # provenance
-  Scene folders of real footage hold the same videos, no truth.json ground truth, and
-  landmarks_px.json = {cam_name: {landmark_name: [u, v]}} (distorted pixels) for the extrinsics.
+  A truth.json without "ground_truth" (or with true) is a rendered scene as above.
+
+Real footage (results/scenes/real/<scene_id>/, params scenes.real, written by ball3d.real_scenes):
+  the same videos (<cam_name>.avi, calib_<cam_name>.avi: MJPG re-encodes of the user's files,
+  match videos cut to the scene's frame range), landmarks_px.json = {cam_name: {landmark_name:
+  [u, v]}} (clicked, distorted pixels of the match video, names of ball3d.pitch.landmarks()) for
+  the extrinsics, and a truth.json holding only what is known:
+  {"scene_id": str, "split": "real", "ground_truth": false, "fps": float, "n_frames": int,
+   "source_frames": [start, stop],                     # frames of the user's videos kept
+   "per_camera": {cam_name: {"video": "<cam_name>.avi", "calib_video": "calib_<cam_name>.avi",
+        "width": int, "height": int, "calib_frames": int,
+        "source": "file:...", "calib_source": "file:..."}},   # provenance
+   "landmarks_px": "landmarks_px.json", "landmarks_source": "file:..."}
+  No "cameras", "ball_xyz", "uv", "seed": consumers that need ground truth skip such a scene
+  (detect metrics, evaluate_vision) or refuse it (bundle.cameras: truth).
 
 Calibrated cameras (results/calibrate/<split>/<scene_id>/, one folder written atomically):
   <cam_name>.json  Camera.to_dict() (K, dist, R, t estimated; meta: rms_px, views, pnp_rms_px, ...)

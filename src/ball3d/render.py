@@ -52,7 +52,7 @@ def render_background(cam: Camera, tex: GroundTexture, n_levels: int = 4) -> np.
     samples = []
     for k, img in enumerate(pyr):
         sc = 0.5**k
-        mx, my = (tu + 0.5) * sc - 0.5, (tv + 0.5) * sc - 0.5
+        mx, my = tu * sc, tv * sc  # pyrDown's output pixel i is centred on input pixel 2i
         samp = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(-1, -1, -1))
         samples.append(samp.astype(np.float32))
     lv = np.clip(level, 0, n_levels - 1)

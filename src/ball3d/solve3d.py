@@ -3,6 +3,8 @@
 Methods, all written side by side to results/bundle/<split>/<scene_id>/<detector>.json:
   dlt                  per frame, the top candidate of every camera, linear N-view DLT (no gating)
   ransac               per frame, association.py (RANSAC over views + reprojection gate + refinement)
+  ransac_seq           sequence, seqassoc.py (top hypotheses per frame, Viterbi over the sequence, re-gate);
+                       when bundle.association.sequence it replaces ransac as the input of every method below
   graph_robust         GTSAM graph, robust projection factors only (per frame, no motion prior)
   graph_smoothed       GTSAM graph with the ballistic prior (bounces/kicks break it), marginals
   graph_smoothed_skew  the same with per-camera clock-skew estimation (when bundle.skew_variant)
@@ -25,6 +27,7 @@ from .association import AssocConfig, Association, associate
 from .bundle import BundleConfig, solve
 from .camera import Camera
 from .records import Track3D
+from .seqassoc import associate_sequence
 from .streaming import stream
 from .triangulate import dlt
 
@@ -42,11 +45,14 @@ def load_cameras(cameras_dir: str | Path, truth: dict, source: str) -> list[Came
     """Calibrated cameras (one <cam>.json per camera of truth.json) or, if source == 'truth', the true ones."""
     names = list(truth["per_camera"])
     if source == "truth":
+        if "cameras" not in truth:  # real footage (ball3d.real_scenes): no true cameras
+            raise PipelineError(f"scene {truth['scene_id']}: no ground-truth cameras; set bundle.cameras: calibrated")
         return [Camera.from_dict(d, source="truth.json") for d in truth["cameras"]]
     if source != "calibrated":
         raise PipelineError(f"params.yaml: bundle.cameras must be 'calibrated' or 'truth', got {source!r}")
     cams = [Camera.load(Path(cameras_dir) / f"{n}.json") for n in names]
-    videos = {d["name"]: d for d in truth["cameras"]}
+    known = truth.get("cameras") or [{"name": n, **pc} for n, pc in truth["per_camera"].items()]  # real: sizes there
+    videos = {d["name"]: d for d in known}
     for cam, name in zip(cams, names):
         d = videos.get(name, {"name": name, "width": "?", "height": "?"})
         if cam.name != name or (cam.width, cam.height) != (d["width"], d["height"]):
@@ -84,10 +90,10 @@ def naive_dlt(assoc: Association) -> Track3D:
     return Track3D(frames, xyz, None, support, "dlt")
 
 
-def ransac_track(assoc: Association) -> Track3D:
+def ransac_track(assoc: Association, method: str = "ransac") -> Track3D:
     ok = [f for f in assoc.fixes if f.xyz is not None]
     return Track3D([f.frame for f in ok], [f.xyz.tolist() for f in ok], None,
-                   [[assoc.cam_names[j] for j in f.cams] for f in ok], "ransac",
+                   [[assoc.cam_names[j] for j in f.cams] for f in ok], method,
                    {"residual_px": [f.reproj_px.tolist() for f in ok],
                     "missing": {str(f.frame): f.reason for f in assoc.fixes if f.xyz is None}})
 
@@ -112,8 +118,16 @@ def solve_scene(cameras: list[Camera], candidates: dict, fps: float, params: dic
     s = params.get("streaming", {"enabled": True, "lag_frames": 10, "innovation_gate_m": 0.3})
     t0 = time.perf_counter()
     assoc = associate(cameras, candidates, acfg)
-    fusion_ms = (time.perf_counter() - t0) * 1e3 / max(len(assoc.fixes), 1)
-    tracks, timing = {"dlt": naive_dlt(assoc), "ransac": ransac_track(assoc)}, {"association_s": fusion_ms * len(assoc.fixes) / 1e3}
+    timing = {"association_s": time.perf_counter() - t0}
+    tracks = {"dlt": naive_dlt(assoc), "ransac": ransac_track(assoc)}
+    summary = assoc.summary()
+    if acfg.sequence:  # the sequence association feeds the graph; the per-frame one stays for comparison
+        t0 = time.perf_counter()
+        assoc = associate_sequence(cameras, candidates, acfg, fps)
+        timing["association_seq_s"] = time.perf_counter() - t0
+        tracks["ransac_seq"] = ransac_track(assoc, "ransac_seq")
+        summary = {"per_frame": summary, "sequence": assoc.summary()}
+    fusion_ms = 1e3 * timing["association_seq_s" if acfg.sequence else "association_s"] / max(len(assoc.fixes), 1)
     variants = [("graph_robust", BundleConfig(**{**asdict(gcfg), "motion_prior": False, "refine_cameras": False})),
                 ("graph_smoothed", gcfg)]
     if params.get("skew_variant", False) and not gcfg.estimate_skew:
@@ -131,7 +145,7 @@ def solve_scene(cameras: list[Camera], candidates: dict, fps: float, params: dic
             cameras, assoc, gcfg, fps, int(s["lag_frames"]), float(s["innovation_gate_m"]))
         timing["streaming_s"] = time.perf_counter() - t0
     return {"n_frames": len(assoc.fixes), "cameras": [c.name for c in cameras],
-            "association": assoc.summary(), "fusion_ms_per_frame": fusion_ms, "timing_s": timing,
+            "association": summary, "fusion_ms_per_frame": fusion_ms, "timing_s": timing,
             "tracks": {k: asdict(v) for k, v in tracks.items()}}
 
 

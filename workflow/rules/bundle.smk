@@ -36,7 +36,7 @@ rule bundle_scene:
     benchmark:
         bench_of("bundle_scene", "{split}_{scene}_{detector}")
     wildcard_constraints:
-        split="train|val|test",
+        split="train|val|test|real",
         detector="[a-z_]+",
     params:
         cfg=config["bundle"],

@@ -1,4 +1,4 @@
-# Phase `calibrate`: intrinsics from each calibration video, extrinsics from pitch landmarks (docs/vision.md).
+# Phase `calibrate`: intrinsics from each calibration video, extrinsics from the pitch lines (docs/vision.md).
 
 
 rule calibrate_scene:
@@ -11,10 +11,11 @@ rule calibrate_scene:
     benchmark:
         bench_of("calibrate_scene", "{split}_{scene_id}")
     wildcard_constraints:
-        split="train|val|test",
+        split="train|val|test|real",
     params:
         cfg=config["calibrate"],
-        cams=SCENE_CAMS,
+        rig=config["scenes"]["cameras"],  # nominal poses: the start of the pitch-line alignment
+        cams=lambda wc: scene_cams(wc.split, wc.scene_id),
     script:
         "../scripts/calibrate_scene.py"
 

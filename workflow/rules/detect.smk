@@ -9,6 +9,9 @@ def detect_scene_inputs(wc):
     }
     if wc.detector == "heatmap":
         out["model"] = "results/train_detector/model.pt"
+        # mode roi3d centres the crops on the 3D track: it needs the calibrated cameras
+        if config["detect"]["mode"] == "roi3d":
+            out.setdefault("calib", f"results/calibrate/{wc.split}/{wc.scene_id}")
     return out
 
 
@@ -30,12 +33,13 @@ rule detect_scene:
     benchmark:
         bench_of("detect_scene", "{split}_{scene_id}_{detector}")
     wildcard_constraints:
-        split="train|val|test",
+        split="train|val|test|real",
         detector="heatmap|classical",
     threads: config["detect"]["threads"]
     params:
         train=config["train_detector"],
         detect=config["detect"],
+        association=config["bundle"]["association"],  # roi3d: per-frame cross-camera association
     script:
         "../scripts/detect_scene.py"
 

@@ -10,7 +10,7 @@ if config["evaluate_vision"]["detector"] not in config["bundle"]["detectors"]:
 
 def eval_pairs(detector):
     """(bundle files, truth files) of every scene solved by the bundle phase for ``detector``."""
-    scenes = vision_scenes(config["bundle"]["splits"])
+    scenes = [s for s in vision_scenes(config["bundle"]["splits"]) if s[0] != "real"]
     return (
         [f"results/bundle/{sp}/{sc}/{detector}.json" for sp, sc in scenes],
         [f"results/scenes/{sp}/{sc}/truth.json" for sp, sc in scenes],
@@ -19,7 +19,7 @@ def eval_pairs(detector):
 
 def plot_scene_inputs(wc):
     p, b = config["evaluate_vision"], config["bundle"]
-    scenes = vision_scenes(b["splits"])
+    scenes = [s for s in vision_scenes(b["splits"]) if s[0] != "real"]  # real: no truth
     sp, sc = (
         next(((s, c) for s, c in scenes if c == p["plot_scene"]), scenes[0])
         if scenes

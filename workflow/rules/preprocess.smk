@@ -12,11 +12,11 @@ rule preprocess_scene:
     benchmark:
         bench_of("preprocess_scene", "{split}_{scene_id}")
     wildcard_constraints:
-        split="train|val|test",
+        split="train|val|test|real",
     threads: config["preprocess"]["threads"]
     params:
         cfg=config["preprocess"],
-        cams=SCENE_CAMS,
+        cams=lambda wc: scene_cams(wc.split, wc.scene_id),
     script:
         "../scripts/preprocess_scene.py"
 

@@ -1,20 +1,31 @@
-# Phase `scenes`: render multi-camera football scenes with exact ground truth (docs/vision.md).
+# Phase `scenes`: render multi-camera football scenes with exact ground truth, and bring in
+# users' real footage (params scenes.real, split "real", no ground truth) (docs/vision.md).
+from ball3d.real_scenes import find_real, real_scenes, video_job  # noqa: E402
 from ball3d.scenes import camera_names, scene_specs  # noqa: E402
 
 SCENE_CAMS = camera_names(config["scenes"])
+REAL_CAMS = {s.scene_id: s.camera_names for s in real_scenes(config["scenes"])}
+
+
+def scene_cams(split, scene_id):
+    """Camera names of one scene: the rendered rig's, or a real scene's own (scenes.real)."""
+    return REAL_CAMS[scene_id] if split == "real" else SCENE_CAMS
 
 
 def scene_files(split, scene_id):
-    """truth.json and every camera's scene and calibration video of one scene folder."""
+    """truth.json (first: scripts take its folder) and every camera's scene and calibration video."""
     base = f"results/scenes/{split}/{scene_id}"
-    return [f"{base}/truth.json"] + [
-        f"{base}/{p}{c}.avi" for c in SCENE_CAMS for p in ("", "calib_")
-    ]
+    files = [f"{base}/truth.json"]
+    if split == "real":
+        files.append(f"{base}/landmarks_px.json")
+    cams = scene_cams(split, scene_id)
+    return files + [f"{base}/{p}{c}.avi" for c in cams for p in ("", "calib_")]
 
 
 def all_scenes():
-    """(split, scene_id) of every scene of params `scenes.splits`."""
-    return [(s.split, s.scene_id) for s in scene_specs(config["scenes"])]
+    """(split, scene_id) of every rendered scene (params `scenes.splits`), then every real one."""
+    rendered = [(s.split, s.scene_id) for s in scene_specs(config["scenes"])]
+    return rendered + [("real", sc) for sc in REAL_CAMS]
 
 
 def plot_scene():
@@ -40,6 +51,41 @@ rule render_scene:
         cfg=config["scenes"],
     script:
         "../scripts/render_scene.py"
+
+
+rule real_scene_video:
+    output:
+        "results/scenes/real/{scene_id}/{video}.avi",
+    log:
+        log_of("real_scene_video", "{scene_id}_{video}"),
+    benchmark:
+        bench_of("real_scene_video", "{scene_id}_{video}")
+    wildcard_constraints:
+        scene_id="[A-Za-z0-9_-]+",
+        video="[A-Za-z0-9_]+",
+    params:
+        job=lambda wc: video_job(config["scenes"], wc.scene_id, wc.video),
+    script:
+        "../scripts/real_scene_video.py"
+
+
+rule real_scene:
+    input:
+        lambda wc: scene_files("real", wc.scene_id)[2:],
+    output:
+        truth="results/scenes/real/{scene_id}/truth.json",
+        landmarks="results/scenes/real/{scene_id}/landmarks_px.json",
+    log:
+        log_of("real_scene", "{scene_id}"),
+    benchmark:
+        bench_of("real_scene", "{scene_id}")
+    wildcard_constraints:
+        scene_id="[A-Za-z0-9_-]+",
+    params:
+        index=lambda wc: find_real(config["scenes"], wc.scene_id)[0],
+        entry=lambda wc: find_real(config["scenes"], wc.scene_id)[1],
+    script:
+        "../scripts/real_scene.py"
 
 
 rule plot_scenes:

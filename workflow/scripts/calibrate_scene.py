@@ -6,6 +6,8 @@ from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0]) as log:  # noqa: F821
     scene_dir = Path(snakemake.input[0]).parent  # noqa: F821  (truth.json of the scene)
-    report = calibrate_scene(scene_dir, snakemake.params.cams, snakemake.params.cfg, snakemake.output[0])  # noqa: F821
+    params = snakemake.params  # noqa: F821
+    report = calibrate_scene(scene_dir, params.cams, params.cfg, snakemake.output[0], params.rig)  # noqa: F821
     for cam in report["cameras"]:
-        log.info("%s: rms %.3f px; vs truth %s", cam["camera"], cam["rms_px"], cam.get("errors_vs_truth"))
+        log.info("%s: rms %.3f px, line residual %s px; vs truth %s", cam["camera"], cam["rms_px"],
+                 cam.get("line_residual_px"), cam.get("errors_vs_truth"))

@@ -8,5 +8,5 @@ with rule_logging(snakemake.log[0]) as log:  # noqa: F821
     prep, calib = inp.get("prep"), inp.get("calib")
     scene = scene_inputs([inp.truth], [prep] if prep else None, [calib] if calib else None)[0]
     out = run_detect(scene, snakemake.output[0], wc.detector, inp.get("model"), dp, cp,  # noqa: F821
-                     threads=snakemake.threads)  # noqa: F821
+                     threads=snakemake.threads, assoc=par.association)  # noqa: F821
     log.info("%s: %d cameras; %s", wc.scene_id, len(out["per_camera"]), out["meta"].get("stats", ""))
