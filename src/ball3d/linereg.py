@@ -376,7 +376,7 @@ def align_camera(plate: np.ndarray, K: np.ndarray, dist: np.ndarray, R0: np.ndar
 def _check(fit: LineFit, cfg: dict, camera: str, hint: str, sc: float) -> None:
     """Global invariants of a line alignment: small residual, enough inliers, a plausible move."""
     why = []
-    limit = max(cfg["max_residual_px"] * sc, 0.5)  # scaled with the width, floored at pixel quantisation
+    limit = max(cfg["max_residual_px"] * sc, 1.0)  # scaled with the width, floored at 1 px (line pixels are whole pixels)
     if fit.residual_px > limit:
         why.append(f"median line residual {fit.residual_px:.2f} px > {limit:.2f} px (calibrate.lines.max_residual_px="
                    f"{cfg['max_residual_px']} at 1920 px width)")
