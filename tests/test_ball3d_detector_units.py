@@ -209,3 +209,30 @@ def test_colour_input_stacks_three_channels_per_frame(tmp_path):
     with pytest.raises(PipelineError, match="colour"):
         stack_input(grey_clip, 0, 2, True, None, True)
 
+
+
+def test_occluded_boost_draws_more_windows_from_partly_hidden_frames():
+    from types import SimpleNamespace
+
+    from ball3d.detector import DetectorConfig
+    from ball3d.train import TrainParams, clip_bank
+
+    T, h, w = 20, 48, 64
+    clip = SimpleNamespace(det_size=(w, h), n_frames=T, fg=np.zeros((T, h, w), np.float32),
+                           to_det=lambda uv: np.atleast_2d(np.asarray(uv, float)))
+    truth = {"uv": [[32.0, 24.0]] * T, "visible_fraction": [0.5 if t < 2 else 1.0 for t in range(T)]}
+    cfg = DetectorConfig(n_frames=1, use_foreground=False, color=False)
+    import ball3d.train as train_mod
+
+    counts = {}
+    for boost in (1.0, 8.0):
+        picked = []
+        orig = train_mod.stack_input
+        train_mod.stack_input = lambda clip, t, *a, **k: (picked.append(t), np.zeros((1, 16, 16), np.float32))[1]
+        try:
+            clip_bank(clip, truth, cfg, TrainParams(crop=8, margin=4, pos_per_clip=400, neg_per_clip=0,
+                                                    occluded_boost=boost), np.random.default_rng(0))
+        finally:
+            train_mod.stack_input = orig
+        counts[boost] = np.mean(np.array(picked) < 2)  # share of windows from the two partly hidden frames
+    assert counts[1.0] < 0.2 and counts[8.0] > 0.35  # 2/20 = 0.1 uniform; 16/34 = 0.47 boosted

@@ -37,6 +37,8 @@ class TrainParams:
     weight_decay: float = 1e-5  # Adam weight decay
     pos_weight: float = 30.0  # extra loss weight on the Gaussian target
     min_visible: float = 0.25  # ball less visible than this gets no target (matches the metric)
+    occluded_boost: float = 1.0  # positive windows drawn this many times more often from partly hidden frames
+    occluded_below: float = 0.75  # visible fraction below which a frame counts as partly hidden (as the metric)
     threads: int = 2  # torch CPU threads
     log_every: int = 50  # steps between training-curve points
     device: str = "cpu"  # cpu | cuda | auto
@@ -63,9 +65,12 @@ def clip_bank(clip: CameraClip, truth_pc: dict, cfg: DetectorConfig, p: TrainPar
     w, h = clip.det_size
     S = min(p.crop + 2 * p.margin, h - h % 4, w - w % 4)
     in_view = [t for t, uv in enumerate(truth_pc["uv"]) if uv is not None]
+    vis = np.array([float(truth_pc["visible_fraction"][t]) for t in in_view])
+    weight = np.where(vis < p.occluded_below, p.occluded_boost, 1.0)  # (n,) sampling weight per in-view frame
+    weight = weight / weight.sum() if len(weight) and p.occluded_boost != 1.0 else None  # None: uniform draws
     xs, cs = [], []
     for k in range(p.pos_per_clip + p.neg_per_clip):
-        t = int(rng.choice(in_view)) if k < p.pos_per_clip and in_view else int(rng.integers(0, clip.n_frames))
+        t = int(rng.choice(in_view, p=weight)) if k < p.pos_per_clip and in_view else int(rng.integers(0, clip.n_frames))
         if k < p.pos_per_clip and in_view:
             u, v = clip.to_det(np.asarray(truth_pc["uv"][t]))[0] + rng.uniform(-S / 3, S / 3, 2)
         else:
