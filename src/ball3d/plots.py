@@ -73,24 +73,5 @@ def frames_with_ball(scene_dir: str | Path, truth: dict, frame: int, path: str |
     _save(fig, path)
 
 
-def calibration_errors(summary: dict, path: str | Path) -> None:
-    """Bar charts of the calibration errors against ground truth, one bar per camera and scene."""
-    rows = summary["per_camera"]
-    metrics = [("rms_px", "board RMS (px)"), ("focal_pct", "focal length (%)"),
-               ("principal_point_px", "principal point (px)"), ("centre_cm", "camera centre (cm)"),
-               ("rotation_deg", "rotation (deg)"), ("reprojection_vs_truth_px", "reprojection vs truth at 50 m (px)")]
-    metrics = [(k, t) for k, t in metrics if all(k in r for r in rows)]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.6), squeeze=False)
-    labels = [f"{r['scene']}\n{r['camera']}" for r in rows]
-    for ax, (k, title) in zip(axes.flat, metrics):
-        ax.bar(range(len(rows)), [r[k] for r in rows], color="tab:blue")
-        ax.set_title(title, fontsize=9)
-        ax.set_xticks(range(len(rows)))
-        ax.set_xticklabels(labels, rotation=90, fontsize=5)
-    fig.suptitle("Calibration error per camera (estimated vs ground truth)")
-    fig.tight_layout()
-    _save(fig, path)
-
-
 def load_json(path: str | Path) -> dict:
     return json.loads(Path(path).read_text())
