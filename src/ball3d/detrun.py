@@ -97,9 +97,8 @@ def _detect_net(model, scene: SceneInput, dp: DetectParams, assoc: dict | None =
     if scene.calib_dir is None:
         raise PipelineError(f"params.yaml: detect.mode 'roi3d' needs the calibrated cameras of scene {scene.scene_dir} "
                             "(missing input 'calib': results/calibrate/<split>/<scene_id>); use detect.mode roi or full")
-    truth = load_truth(scene.scene_dir)
+    truth, clips = scene.load(model.cfg.scale, model.cfg.color)
     cams = load_cameras(scene.calib_dir, truth, "calibrated")
-    _, clips = scene.load(model.cfg.scale, model.cfg.color)
     clips = list(clips)  # every camera in memory at once: the loop is frame-synchronous
     per_camera, stats = detect_scene_roi3d(model, clips, cams, dp, float(truth["fps"]),
                                            assoc_config(assoc, cams[0].width), float(truth.get("ball_radius_m", 0.11)))
