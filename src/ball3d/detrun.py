@@ -220,7 +220,10 @@ def plot_f1(result: dict, path: str) -> None:
     ax.axhline(0.95, ls="--", c="k", lw=0.8)
     ax.axhline(0.85, ls=":", c="k", lw=0.8)
     ax.set(xticks=range(len(groups)), xticklabels=groups, ylim=(0, 1.05), ylabel=f"F1 within {result['metric_params']['tol_px']} px")
-    ax.legend(fontsize=8)
+    if dets:
+        ax.legend(fontsize=8)
+    else:  # e.g. only real footage was detected: nothing to score
+        ax.text(0.5, 0.5, "no scene with ground truth: nothing scored", transform=ax.transAxes, ha="center")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)

@@ -62,17 +62,18 @@ def busiest_frame(detections: dict) -> int:
 
 
 def run_plots(bundle_path: str, truth_path: str, detections_path: str, cameras_dir: str | None, camera_source: str,
-              frame: int | None, out: dict[str, str]) -> None:
-    """trajectory / errors / detections PNGs of one scene."""
+              frame: int | None, out: dict[str, str]) -> str | None:
+    """trajectory / errors / detections PNGs of one scene; returns the note drawn when no method found the ball."""
     payload, truth = _load(bundle_path), _load(truth_path)
     plot_trajectory(payload, truth, out["trajectory"])
-    plot_errors(payload, truth, out["errors"])
+    note = plot_errors(payload, truth, out["errors"])
     det = load_detections(detections_path, truth)
     cams = load_cameras(cameras_dir, truth, camera_source)
     f = busiest_frame(det) if frame is None else int(frame)
     if not 0 <= f < int(truth["n_frames"]):
         raise PipelineError(f"params.yaml: evaluate_vision.plot_frame {f} outside 0..{truth['n_frames'] - 1}")
     plot_detections(payload, truth, det, cams, Path(truth_path).parent, f, out["detections"])
+    return note
 
 
 def run_sweeps_phase(cfg: dict, solver_params: dict, out_json: str, out_png: str) -> dict:

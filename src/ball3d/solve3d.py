@@ -76,18 +76,21 @@ def load_detections(path: str | Path, truth: dict) -> dict:
 
 def naive_dlt(assoc: Association) -> Track3D:
     """Top-scoring candidate of every camera, all of them, one linear DLT per frame (the baseline)."""
-    frames, xyz, support = [], [], []
+    frames, xyz, support, missing = [], [], [], {}
     for i in range(len(assoc.cand)):
         c = assoc.cand[i]  # (V, K, 3)
         views = np.nonzero(np.isfinite(c[:, 0, 0]))[0]  # candidates are sorted by score: k = 0 is the top
         if len(views) < 2:
+            missing[str(i)] = f"detections in {len(views)} camera(s)"
             continue
         X = dlt(assoc.P[views][None], c[views, 0, :2][None])[0]
         if np.all(np.isfinite(X)):
             frames.append(i)
             xyz.append(X.tolist())
             support.append([assoc.cam_names[j] for j in views])
-    return Track3D(frames, xyz, None, support, "dlt")
+        else:
+            missing[str(i)] = "degenerate DLT"
+    return Track3D(frames, xyz, None, support, "dlt", {"missing": missing})
 
 
 def ransac_track(assoc: Association, method: str = "ransac") -> Track3D:
