@@ -76,9 +76,11 @@ def run_plots(bundle_path: str, truth_path: str, detections_path: str, cameras_d
     return note
 
 
-def run_sweeps_phase(cfg: dict, solver_params: dict, out_json: str, out_png: str) -> dict:
-    """Sweeps over cameras / noise / false detections / time skew plus the DESIGN.md target checks."""
-    rows = run_sweeps(cfg["sweeps"], solver_params)
+def run_sweeps_phase(cfg: dict, solver_params: dict, out_json: str, out_png: str, out_timing: str | None = None) -> dict:
+    """Sweeps over cameras / noise / false detections / time skew plus the DESIGN.md target checks
+    (seconds and fusion ms per frame of every sweep case go to ``out_timing``)."""
+    timing: list = []
+    rows = run_sweeps(cfg["sweeps"], solver_params, timing)
     mean = mean_over_seeds(rows)
     targets = target_checks(cfg["targets"], solver_params)
     for k, v in targets.items():
@@ -87,4 +89,6 @@ def run_sweeps_phase(cfg: dict, solver_params: dict, out_json: str, out_png: str
     keep = cfg["sweeps"].get("plot_methods") or [r["method"] for r in mean]
     plot_sweeps([r for r in mean if r["method"] in keep], out_png)
     write_json(out_json, finite_or_none(out))
+    if out_timing is not None:
+        write_json(out_timing, {"sweeps": timing})
     return out

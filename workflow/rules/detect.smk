@@ -15,9 +15,9 @@ def detect_scene_inputs(wc):
     return out
 
 
-def detect_outputs(detectors):
+def detect_outputs(detectors, suffix=".json"):
     return [
-        f"results/detect/{sp}/{sc}/{d}.json"
+        f"results/detect/{sp}/{sc}/{d}{suffix}"
         for sp, sc in detector_scenes(config["detect"]["splits"])
         for d in detectors
     ]
@@ -27,7 +27,8 @@ rule detect_scene:
     input:
         unpack(detect_scene_inputs),
     output:
-        "results/detect/{split}/{scene_id}/{detector}.json",
+        detections="results/detect/{split}/{scene_id}/{detector}.json",
+        timing="results/detect/{split}/{scene_id}/{detector}.timing.json",
     log:
         log_of("detect_scene", "{split}_{scene_id}_{detector}"),
     benchmark:
@@ -70,5 +71,6 @@ rule phase_detect:
         register_phase(
             "detect",
             detect_outputs(config["detect"]["detectors"])
+            + detect_outputs(config["detect"]["detectors"], ".timing.json")
             + ["results/detect/metrics.json", "results/detect/f1_subsets.png"],
         ),
