@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from pipeutil.io import PipelineError, write_json
+from pipeutil.sources import parse_source, sha256_of
 
 from .classical import ClassicalParams, detect_clip_classical
 from .detect import DetectParams, detect_scene_net, to_full_res
@@ -155,6 +156,29 @@ def plot_curve(curve: list[dict], val: dict, path: str) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
+
+
+def checkpoint_path(detect_cfg: dict, trained: str | None) -> str:
+    """The heatmap checkpoint to detect with: params detect.checkpoint, a ``file:<path>`` source (checked
+    against detect.checkpoint_sha256 when given), or when that is null ``trained`` (this run's
+    results/train_detector/model.pt)."""
+    src = detect_cfg.get("checkpoint")
+    if src is None:
+        if trained is None:
+            raise PipelineError("detect: no heatmap checkpoint (params detect.checkpoint is null and no trained model "
+                                "was given)")
+        return str(trained)
+    where = "params.yaml: detect.checkpoint"
+    parsed = parse_source(src, where)
+    if parsed.scheme != "file":
+        raise PipelineError(f"{where}: a detector checkpoint is read from a 'file:<path>' source, got {src!r}")
+    path = Path(parsed.spec).expanduser()
+    if not path.is_file():
+        raise PipelineError(f"{where}: file {path} not found")
+    want = detect_cfg.get("checkpoint_sha256")
+    if want and sha256_of(path) != str(want).lower():
+        raise PipelineError(f"{where}: {path} has sha256 {sha256_of(path)}, detect.checkpoint_sha256 expects {want}")
+    return str(path)
 
 
 def run_detect(scene: SceneInput, out_path: str, detector: str, checkpoint: str | None, dp: DetectParams,

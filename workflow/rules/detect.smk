@@ -8,7 +8,9 @@ def detect_scene_inputs(wc):
         for k, v in detector_inputs([(wc.split, wc.scene_id)]).items()
     }
     if wc.detector == "heatmap":
-        out["model"] = "results/train_detector/model.pt"
+        # detect.checkpoint null: this run's training; else a file: source read by the script
+        if config["detect"]["checkpoint"] is None:
+            out["model"] = "results/train_detector/model.pt"
         # mode roi3d centres the crops on the 3D track: it needs the calibrated cameras
         if config["detect"]["mode"] == "roi3d":
             out.setdefault("calib", f"results/calibrate/{wc.split}/{wc.scene_id}")
