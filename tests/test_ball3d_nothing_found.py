@@ -125,8 +125,9 @@ class NoBall(nn.Module):
         return torch.zeros_like(x[:, :1]) + self.bias  # (B, 1, H, W)
 
 
-def test_roi3d_that_never_acquires_the_ball_returns_empty_candidates():
-    cams = ring_cameras(3, width=64, height=48, focal_px=50.0)
+@pytest.mark.parametrize("n_cams", [3, 1])
+def test_roi3d_that_never_acquires_the_ball_returns_empty_candidates(n_cams):
+    cams = ring_cameras(n_cams, width=64, height=48, focal_px=50.0)
     zeros = np.zeros((6, 48, 64), np.float32)
     clips = [CameraClip(c.name, zeros, zeros, (64, 48)) for c in cams]
     per, st = detect_scene_roi3d(NoBall().eval(), clips, cams, DetectParams(mode="roi3d", roi_size=16, full_every=0),
