@@ -8,5 +8,5 @@ with rule_logging(snakemake.log[0]) as log:  # noqa: F821
     timing: dict = {}
     payload = run_bundle(inp.truth, inp.get("cameras"), inp.detections, snakemake.params.cfg, timing)  # noqa: F821
     write_json(out.tracks, payload)
-    write_json(out.timing, timing)  # wall clock: a declared timing file (pipeutil.timing)
+    write_json(out.timing, timing)  # wall clock: a declared timing file (pipeutil.io.TIMING_FILES)
     log.info("association %s; fusion %.3f ms/frame", payload["association"], timing["fusion_ms_per_frame"])
