@@ -14,7 +14,6 @@ from torch import nn
 
 from ball3d.association import AssocConfig, associate
 from ball3d.bundle import BundleConfig, solve
-from ball3d.camera import Camera
 from ball3d.detect import DetectParams
 from ball3d.detector import DetectorConfig
 from ball3d.detinput import CameraClip
