@@ -53,7 +53,30 @@ def write_smoke_inputs(root: str | Path) -> Path:
             fh.writelines(json.dumps(r) + "\n" for r in _rows(name))
     (out / "datasets" / "wiki.txt").write_text(TEXT)
     write_smoke_real_scene(root)
+    write_smoke_detector(root)
     return out
+
+
+def smoke_params(root: str | Path) -> dict:
+    """params.yaml merged with the smoke parameters (as tests/test_workflow_dag.py runs them)."""
+    import yaml
+
+    root = Path(root)
+    return _merge(yaml.safe_load((root / "params.yaml").read_text()),
+                  yaml.safe_load((root / "tests" / "params.smoke.yaml").read_text()))
+
+
+def write_smoke_detector(root: str | Path) -> Path:
+    """tests/_smoke/detector.pt (params detect.checkpoint of the smoke run): the hand-set "white and moving"
+    network of ball3d.analytic_detector for the smoke network config. Detection in the smoke run then
+    does not depend on what 30 training steps learn on this CPU (train_detector still runs)."""
+    from ball3d.analytic_detector import write_analytic_checkpoint
+    from ball3d.detector import DetectorConfig
+
+    td = smoke_params(root)["train_detector"]
+    path = Path(root) / "tests" / "_smoke" / "detector.pt"
+    write_analytic_checkpoint(path, DetectorConfig.from_dict({**td["network"], "input_source": td["input"]}))
+    return path
 
 
 # ------------------------------------------------------------------ vision: a "real" scene
@@ -71,11 +94,7 @@ def _merge(base: dict, over: dict) -> dict:
 
 def smoke_scenes_cfg(root: str | Path) -> dict:
     """The `scenes` section of params.yaml merged with the smoke parameters."""
-    import yaml
-
-    root = Path(root)
-    return _merge(yaml.safe_load((root / "params.yaml").read_text())["scenes"],
-                  yaml.safe_load((root / "tests" / "params.smoke.yaml").read_text())["scenes"])
+    return smoke_params(root)["scenes"]
 
 
 def _reencode(src: Path, dst: Path) -> None:

@@ -129,6 +129,38 @@ def test_impossible_intrinsic_matrix_is_rejected(tmp_path):
         Camera.load(p)
 
 
+def test_intrinsics_are_bit_identical_with_two_opencv_threads(calib_video):
+    """cv2.calibrateCamera sums in parallel chunks: with 2 threads its last digits changed run to run."""
+    path, _ = calib_video
+    old = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        runs = {(intr.K.tobytes(), intr.dist.tobytes(), intr.rms_px) for intr in
+                (calibrate_intrinsics(str(path), Board(), calib_cfg(max_samples=30), "cam0") for _ in range(4))}
+    finally:
+        cv2.setNumThreads(old)
+    assert len(runs) == 1
+    assert cv2.getNumThreads() == old  # the single-thread block restores the caller's setting
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("t", [0.0, float("nan"), 20.0], "translation t must be 3 finite numbers"),
+    ("t", [0.0, 1.0], "translation t must be 3 finite numbers"),
+    ("dist", [-0.08, float("nan"), 0.0, 0.0, 0.0], "distortion dist must be 4 or 5 finite numbers"),
+    ("dist", [-0.08, 0.02, 0.0, 0.0, 0.0, 0.1, 0.0, 0.0], "distortion dist must be 4 or 5 finite numbers"),
+    ("R", [[float("nan")] * 3] * 3, "R is not a rotation matrix"),
+    ("fps", float("inf"), "fps must be a finite positive number"),
+])
+def test_camera_file_with_non_finite_or_misshapen_values_is_rejected(tmp_path, key, value, match):
+    """A NaN translation used to end in 'SVD did not converge' far downstream; NaN distortion was accepted."""
+    d = gt_camera().to_dict()
+    d[key] = value
+    p = tmp_path / "cam0.json"
+    p.write_text(json.dumps(d))  # json writes NaN / Infinity, as a hand-edited or foreign file may hold them
+    with pytest.raises(PipelineError, match=f"cam0.json: camera 'cam0': {match}"):
+        Camera.load(p)
+
+
 def test_cli_calibrates_a_folder_of_degraded_photographs(tmp_path):
     """Photographs: JPEG compression, defocus, uneven lighting and noise, in a folder."""
     from ball3d.calib_cli import main

@@ -187,12 +187,21 @@ def refit(P: np.ndarray, cand: np.ndarray, X: np.ndarray, frame: int, cfg: Assoc
     return FrameFix(frame, X, cams=views.tolist(), uv=uv, reproj_px=err)
 
 
+def too_few_cameras(cameras: list[Camera], cfg: AssocConfig, n_frames: int) -> list[FrameFix] | None:
+    """Every frame missing with the reason when the scene has fewer cameras than ``min_views`` (else None)."""
+    if len(cameras) >= cfg.min_views:
+        return None
+    reason = f"only {len(cameras)} camera(s): no 3D fix possible (association.min_views = {cfg.min_views})"
+    log.warning("%s", reason)
+    return [FrameFix(i, None, reason=reason) for i in range(n_frames)]
+
+
 def associate(cameras: list[Camera], candidates: dict[str, list], cfg: AssocConfig,
               source: str = "detections") -> Association:
     """All frames of one sequence; candidates in the detections-file layout (distorted pixels)."""
     cand = pad_candidates(cameras, candidates, cfg.min_score, source)
     P = np.stack([c.P for c in cameras])  # (V, 3, 4)
-    fixes = [associate_frame(P, cand[i], i, cfg) for i in range(len(cand))]
+    fixes = too_few_cameras(cameras, cfg, len(cand)) or [associate_frame(P, cand[i], i, cfg) for i in range(len(cand))]
     for _ in range(2):
         fixes = reassociate(P, cand, fixes, cfg)
     assoc = Association([c.name for c in cameras], P, cand, fixes)

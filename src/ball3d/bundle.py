@@ -214,9 +214,9 @@ def solve(cameras: list[Camera], assoc: Association, cfg: BundleConfig, fps: flo
     dt = 1.0 / fps
     fixed_mask = np.array([f.xyz is not None for f in assoc.fixes])
     fixed = set(np.nonzero(fixed_mask)[0].tolist())
-    frames = (np.concatenate(segments(fixed_mask, cfg.max_gap_frames)) if cfg.motion_prior
-              else np.nonzero(fixed_mask)[0])
-    if len(frames) == 0:
+    segs = segments(fixed_mask, cfg.max_gap_frames) if cfg.motion_prior else [np.nonzero(fixed_mask)[0]]
+    frames = np.concatenate(segs) if segs else np.array([], int)
+    if len(frames) == 0:  # no frame has a 2-view fix: an empty track whose missing frames carry the reasons
         return assemble(cameras, assoc, cfg, None, np.array([], int), {}, set(), 0.0, 0.0, fixed)
     frames = frames.astype(int)
     obs, init = _observations(assoc), _initial(assoc, frames)

@@ -8,6 +8,7 @@ are recorded with a reason; too few usable views stops the run with a message na
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,10 +125,23 @@ def select_views(views: list[View], blur_ratio: float, min_area_frac: float, min
     return accepted
 
 
+@contextlib.contextmanager
+def cv2_single_thread():
+    """OpenCV on one thread inside the block: cv2.calibrateCamera sums its normal equations in parallel
+    chunks, so with 2+ threads the result changes in the last digits from run to run."""
+    old = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(old)
+
+
 def _calibrate(views: list[View], board: Board, size, flags) -> tuple[float, np.ndarray, np.ndarray, list[float]]:
     obj = [board.object_points() for _ in views]
     img = [v.corners.astype(np.float32).reshape(-1, 1, 2) for v in views]
-    rms, K, dist, rvecs, tvecs = cv2.calibrateCamera(obj, img, size, None, None, flags=flags)
+    with cv2_single_thread():  # deterministic: same views -> same bytes
+        rms, K, dist, rvecs, tvecs = cv2.calibrateCamera(obj, img, size, None, None, flags=flags)
     errs = []
     for o, im, r, t in zip(obj, img, rvecs, tvecs):
         proj, _ = cv2.projectPoints(o, r, t, K, dist)

@@ -28,15 +28,25 @@ class Camera:
     meta: dict = field(default_factory=dict)  # provenance: source, rms, ...
 
     def __post_init__(self):
-        self.K = np.asarray(self.K, dtype=np.float64).reshape(3, 3)
-        self.dist = np.asarray(self.dist, dtype=np.float64).reshape(-1)
-        self.R = np.asarray(self.R, dtype=np.float64).reshape(3, 3)
-        self.t = np.asarray(self.t, dtype=np.float64).reshape(3)
+        where = f"camera {self.name!r}"
+        shapes = {"K": ((3, 3), "intrinsic matrix K must be 3x3 finite numbers"),
+                  "dist": ((-1,), "distortion dist must be 4 or 5 finite numbers (OpenCV k1 k2 p1 p2 [k3])"),
+                  "R": ((3, 3), "R is not a rotation matrix"), "t": ((3,), "translation t must be 3 finite numbers")}
+        for key, (shape, what) in shapes.items():
+            try:
+                setattr(self, key, np.asarray(getattr(self, key), dtype=np.float64).reshape(shape))
+            except (TypeError, ValueError) as exc:
+                raise PipelineError(f"{where}: {what}, got {getattr(self, key)!r}") from exc
         self.validate()
 
     def validate(self) -> None:
         K = self.K
         where = f"camera {self.name!r}"
+        if self.t.shape != (3,) or not np.all(np.isfinite(self.t)):
+            raise PipelineError(f"{where}: translation t must be 3 finite numbers, got {self.t.tolist()}")
+        if len(self.dist) not in (4, 5) or not np.all(np.isfinite(self.dist)):
+            raise PipelineError(f"{where}: distortion dist must be 4 or 5 finite numbers (OpenCV k1 k2 p1 p2 [k3]), "
+                                f"got {self.dist.tolist()}")
         if not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
             raise PipelineError(f"{where}: intrinsic matrix needs finite positive focal lengths, got fx={K[0,0]}, fy={K[1,1]}")
         if not np.allclose(K[2], [0, 0, 1]) or abs(K[1, 0]) > 1e-9:
@@ -47,8 +57,8 @@ class Camera:
             raise PipelineError(f"{where}: image size must be positive, got {self.width}x{self.height}")
         if not np.allclose(self.R @ self.R.T, np.eye(3), atol=1e-6) or np.linalg.det(self.R) < 0:
             raise PipelineError(f"{where}: R is not a rotation matrix")
-        if self.fps <= 0:
-            raise PipelineError(f"{where}: fps must be positive, got {self.fps}")
+        if not (np.isfinite(self.fps) and self.fps > 0):
+            raise PipelineError(f"{where}: fps must be a finite positive number, got {self.fps}")
 
     @property
     def center(self) -> np.ndarray:

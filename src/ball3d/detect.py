@@ -176,15 +176,18 @@ def to_full_res(clip: CameraClip, cands: list[np.ndarray]) -> list[list[list[flo
     return rows
 
 
-def detect_scene_net(model: HeatmapNet, clips: list[CameraClip], p: DetectParams) -> tuple[dict, dict]:
-    """Run the network on every camera of a scene: per_camera rows (full-res) and timing statistics."""
+def detect_scene_net(model: HeatmapNet, clips: list[CameraClip], p: DetectParams,
+                     timing: dict | None = None) -> tuple[dict, dict]:
+    """Run the network on every camera of a scene: per_camera rows (full-res) and run statistics (frame counts);
+    ``timing``, when given, receives seconds and frames/s per camera (wall clock: not part of the result)."""
     per_camera, stats = {}, {}
     for clip in clips:
         t0 = time.perf_counter()
         cands, st = detect_clip(model, clip, p)
-        st["seconds"] = time.perf_counter() - t0
-        st["fps"] = clip.n_frames / max(st["seconds"], 1e-9)
+        seconds = time.perf_counter() - t0
         per_camera[clip.camera], stats[clip.camera] = to_full_res(clip, cands), st
+        if timing is not None:
+            timing[clip.camera] = {"seconds": round(seconds, 4), "fps": round(clip.n_frames / max(seconds, 1e-9), 2)}
         log.info("camera %s: %d frames, %.1f frames/s (%d ROI, %d full)", clip.camera, clip.n_frames,
-                 st["fps"], st["roi_frames"], st["full_frames"])
+                 clip.n_frames / max(seconds, 1e-9), st["roi_frames"], st["full_frames"])
     return per_camera, stats

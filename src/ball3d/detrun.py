@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from pipeutil.io import PipelineError, write_json
+from pipeutil.sources import parse_source, sha256_of
 
 from .classical import ClassicalParams, detect_clip_classical
 from .detect import DetectParams, detect_scene_net, to_full_res
@@ -89,11 +90,13 @@ def detect_scenes_net(model, scenes: list[SceneInput], dp: DetectParams) -> list
     return pairs
 
 
-def _detect_net(model, scene: SceneInput, dp: DetectParams, assoc: dict | None = None) -> tuple[dict, dict, dict]:
-    """The network on one scene in ``dp.mode``: truth, per_camera rows (full-res) and run statistics."""
+def _detect_net(model, scene: SceneInput, dp: DetectParams, assoc: dict | None = None,
+                timing: dict | None = None) -> tuple[dict, dict, dict]:
+    """The network on one scene in ``dp.mode``: truth, per_camera rows (full-res) and run statistics
+    (``timing``, when given, receives the wall-clock figures)."""
     if dp.mode != "roi3d":
         truth, clips = scene.load(model.cfg.scale, model.cfg.color)
-        return (truth, *detect_scene_net(model, clips, dp))
+        return (truth, *detect_scene_net(model, clips, dp, timing))
     if scene.calib_dir is None:
         raise PipelineError(f"params.yaml: detect.mode 'roi3d' needs the calibrated cameras of scene {scene.scene_dir} "
                             "(missing input 'calib': results/calibrate/<split>/<scene_id>); use detect.mode roi or full")
@@ -101,31 +104,38 @@ def _detect_net(model, scene: SceneInput, dp: DetectParams, assoc: dict | None =
     cams = load_cameras(scene.calib_dir, truth, "calibrated")
     clips = list(clips)  # every camera in memory at once: the loop is frame-synchronous
     per_camera, stats = detect_scene_roi3d(model, clips, cams, dp, float(truth["fps"]),
-                                           assoc_config(assoc, cams[0].width), float(truth.get("ball_radius_m", 0.11)))
+                                           assoc_config(assoc, cams[0].width), float(truth.get("ball_radius_m", 0.11)),
+                                           timing)
     return truth, per_camera, stats
 
 
 def run_train(train: list[SceneInput], val: list[SceneInput], checkpoint: str, report: str, curve_png: str,
-              cfg: DetectorConfig, tp: TrainParams, dp: DetectParams, mp: MetricParams) -> dict:
-    """Train on ``train`` scenes, validate on ``val`` scenes; write checkpoint, report JSON and curve plot."""
+              cfg: DetectorConfig, tp: TrainParams, dp: DetectParams, mp: MetricParams,
+              timing_path: str | None = None) -> dict:
+    """Train on ``train`` scenes, validate on ``val`` scenes; write checkpoint, report JSON and curve plot
+    (and the wall-clock figures to ``timing_path``: they are kept out of the checkpoint and the report)."""
     t0 = time.perf_counter()
     torch.set_num_threads(tp.threads)
     bank, train_ids = _scene_banks(train, cfg, tp)
     log.info("bank: %d windows of %s, %.0f MB", len(bank.x), bank.x.shape[1:], bank.x.nbytes / 2**20)
-    model, curve = fit(bank, cfg, tp)
+    curve_s: list = []
+    model, curve = fit(bank, cfg, tp, curve_s)
     train_s = time.perf_counter() - t0
     val_pairs = detect_scenes_net(model, val, dp)
     val_metrics = evaluate(val_pairs, mp) if val_pairs else {}
     val_ids = [t["scene_id"] for t, _ in val_pairs]
     prov = {"train_scenes": train_ids, "val_scenes": val_ids, "train_params": asdict(tp), "steps": tp.steps,
             "final_loss": curve[-1]["loss"] if curve else None, "torch": str(torch.__version__),
-            "python": platform.python_version(), "train_seconds": round(train_s, 1)}
+            "python": platform.python_version()}
     sha = save_checkpoint(checkpoint, model, prov)
     out = {"checkpoint": str(checkpoint), "sha256": sha, "config": asdict(cfg), "input_channels": cfg.in_channels,
            "provenance": prov, "curve": curve, "detect_params": asdict(dp), "metric_params": asdict(mp),
-           "val_metrics": val_metrics, "seconds": round(time.perf_counter() - t0, 1)}
+           "val_metrics": val_metrics}
     plot_curve(curve, val_metrics, curve_png)
     write_json(report, out)
+    if timing_path is not None:
+        write_json(timing_path, {"train_seconds": round(train_s, 2), "total_seconds": round(time.perf_counter() - t0, 2),
+                                 "curve": curve_s})
     return out
 
 
@@ -148,20 +158,47 @@ def plot_curve(curve: list[dict], val: dict, path: str) -> None:
     plt.close(fig)
 
 
+def checkpoint_path(detect_cfg: dict, trained: str | None) -> str:
+    """The heatmap checkpoint to detect with: params detect.checkpoint, a ``file:<path>`` source (checked
+    against detect.checkpoint_sha256 when given), or when that is null ``trained`` (this run's
+    results/train_detector/model.pt)."""
+    src = detect_cfg.get("checkpoint")
+    if src is None:
+        if trained is None:
+            raise PipelineError("detect: no heatmap checkpoint (params detect.checkpoint is null and no trained model "
+                                "was given)")
+        return str(trained)
+    where = "params.yaml: detect.checkpoint"
+    parsed = parse_source(src, where)
+    if parsed.scheme != "file":
+        raise PipelineError(f"{where}: a detector checkpoint is read from a 'file:<path>' source, got {src!r}")
+    path = Path(parsed.spec).expanduser()
+    if not path.is_file():
+        raise PipelineError(f"{where}: file {path} not found")
+    want = detect_cfg.get("checkpoint_sha256")
+    if want and sha256_of(path) != str(want).lower():
+        raise PipelineError(f"{where}: {path} has sha256 {sha256_of(path)}, detect.checkpoint_sha256 expects {want}")
+    return str(path)
+
+
 def run_detect(scene: SceneInput, out_path: str, detector: str, checkpoint: str | None, dp: DetectParams,
-               cp: ClassicalParams, threads: int = 2, assoc: dict | None = None) -> dict:
-    """Detect the ball in every camera of one scene; write results/detect/.../<detector>.json.
+               cp: ClassicalParams, threads: int = 2, assoc: dict | None = None,
+               timing_path: str | None = None) -> dict:
+    """Detect the ball in every camera of one scene; write results/detect/.../<detector>.json (and the
+    wall-clock figures to ``timing_path``).
 
     assoc: params.yaml bundle.association (mode roi3d associates each frame's candidates across cameras)."""
     if detector not in DETECTORS:
         raise PipelineError(f"detect: unknown detector {detector!r}; known: {list(DETECTORS)}")
+    t0 = time.perf_counter()
     torch.set_num_threads(threads)
     meta: dict = {"detector": detector}
+    timing: dict = {}
     if detector == "heatmap":
         source = "preprocess" if scene.prep_dir else "video"
         model, prov = load_checkpoint(checkpoint, expect={"input_source": source})
         model.to(resolve_device(dp.device))
-        truth, per_camera, stats = _detect_net(model, scene, dp, assoc)
+        truth, per_camera, stats = _detect_net(model, scene, dp, assoc, timing)
         meta.update(checkpoint=str(checkpoint), train_scenes=prov.get("train_scenes"), params=asdict(dp), stats=stats)
     else:
         truth, clips = scene.load(cp.scale)
@@ -169,6 +206,8 @@ def run_detect(scene: SceneInput, out_path: str, detector: str, checkpoint: str 
         meta.update(params=asdict(cp))
     out = {"scene_id": truth["scene_id"], "detector": detector, "per_camera": per_camera, "meta": meta}
     write_json(out_path, out)
+    if timing_path is not None:
+        write_json(timing_path, {"total_seconds": round(time.perf_counter() - t0, 3), **timing})
     return out
 
 
@@ -220,7 +259,10 @@ def plot_f1(result: dict, path: str) -> None:
     ax.axhline(0.95, ls="--", c="k", lw=0.8)
     ax.axhline(0.85, ls=":", c="k", lw=0.8)
     ax.set(xticks=range(len(groups)), xticklabels=groups, ylim=(0, 1.05), ylabel=f"F1 within {result['metric_params']['tol_px']} px")
-    ax.legend(fontsize=8)
+    if dets:
+        ax.legend(fontsize=8)
+    else:  # e.g. only real footage was detected: nothing to score
+        ax.text(0.5, 0.5, "no scene with ground truth: nothing scored", transform=ax.transAxes, ha="center")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)

@@ -60,9 +60,8 @@ def evaluate_scene(payload: dict, truth: dict) -> dict:
     xyz = np.asarray(truth["ball_xyz"], float)  # (T, 3)
     obs = observable(truth)
     out = {m: method_metrics(t, xyz, obs) for m, t in payload["tracks"].items()}
-    return {"scene_id": truth["scene_id"], "methods": out, "fusion_ms_per_frame": payload["fusion_ms_per_frame"],
-            "observable_frames": int(obs.sum()), "n_frames": int(truth["n_frames"]),
-            "timing_s": payload.get("timing_s", {})}
+    return {"scene_id": truth["scene_id"], "methods": out, "observable_frames": int(obs.sum()),
+            "n_frames": int(truth["n_frames"])}
 
 
 def pooled(scenes: list[dict], errors: dict[str, list[np.ndarray]]) -> dict:
@@ -80,34 +79,35 @@ def evaluate_all(pairs: list[tuple[dict, dict]]) -> dict:
         scenes.append(evaluate_scene(payload, truth))
         for m, t in payload["tracks"].items():
             errors.setdefault(m, []).append(track_errors(t, np.asarray(truth["ball_xyz"], float))[1])
-    return {"scenes": scenes, "overall": pooled(scenes, errors),
-            "fusion_ms_per_frame": float(np.mean([s["fusion_ms_per_frame"] for s in scenes])) if scenes else None}
+    return {"scenes": scenes, "overall": pooled(scenes, errors)}
 
 
-def synthetic_case(case: dict, n_frames: int, seed: int, solver_params: dict) -> dict:
-    """Solve one synthetic problem with every method; per-method metrics."""
+def synthetic_case(case: dict, n_frames: int, seed: int, solver_params: dict, timing: dict | None = None) -> dict:
+    """Solve one synthetic problem with every method; per-method metrics (``timing``: see solve3d.solve_scene)."""
     p = make_problem(n_frames=n_frames, seed=seed, **case)
     payload = solve_scene(p.cameras, {k: [a.tolist() for a in v] for k, v in p.candidates.items()},
-                          p.fps, solver_params)
+                          p.fps, solver_params, timing)
     obs = np.sum([np.isfinite(uv[:, 0]) for uv in p.true_uv.values()], axis=0) >= 2
-    return {m: method_metrics(t, p.xyz, obs) for m, t in payload["tracks"].items()} | \
-        {"_fusion_ms": payload["fusion_ms_per_frame"]}
+    return {m: method_metrics(t, p.xyz, obs) for m, t in payload["tracks"].items()}
 
 
-def run_sweeps(cfg: dict, solver_params: dict) -> list[dict]:
-    """One row per (axis, value, seed, method): each axis varied alone around ``cfg['base']``."""
+def run_sweeps(cfg: dict, solver_params: dict, timing: list | None = None) -> list[dict]:
+    """One row per (axis, value, seed, method): each axis varied alone around ``cfg['base']``.
+    ``timing``, when given, receives one row per (axis, value, seed): seconds and fusion ms per frame."""
     rows = []
     for axis, values in cfg["axes"].items():
         for value in values:
             case = {**cfg["base"], axis: value}
             for seed in cfg["seeds"]:
-                t0 = time.perf_counter()
-                res = synthetic_case(case, int(cfg["n_frames"]), int(seed), solver_params)
-                fusion = res.pop("_fusion_ms")
+                t0, clock = time.perf_counter(), {}
+                res = synthetic_case(case, int(cfg["n_frames"]), int(seed), solver_params, clock)
                 for m, met in res.items():
-                    rows.append({"axis": axis, "value": value, "seed": seed, "method": m, **met,
-                                 "fusion_ms_per_frame": fusion})
-                log.info("sweep %s=%s seed %s: %.1f s", axis, value, seed, time.perf_counter() - t0)
+                    rows.append({"axis": axis, "value": value, "seed": seed, "method": m, **met})
+                seconds = time.perf_counter() - t0
+                if timing is not None:
+                    timing.append({"axis": axis, "value": value, "seed": seed, "seconds": round(seconds, 3),
+                                   "fusion_ms_per_frame": clock["fusion_ms_per_frame"]})
+                log.info("sweep %s=%s seed %s: %.1f s", axis, value, seed, seconds)
     return rows
 
 

@@ -62,22 +62,25 @@ def busiest_frame(detections: dict) -> int:
 
 
 def run_plots(bundle_path: str, truth_path: str, detections_path: str, cameras_dir: str | None, camera_source: str,
-              frame: int | None, out: dict[str, str]) -> None:
-    """trajectory / errors / detections PNGs of one scene."""
+              frame: int | None, out: dict[str, str]) -> str | None:
+    """trajectory / errors / detections PNGs of one scene; returns the note drawn when no method found the ball."""
     payload, truth = _load(bundle_path), _load(truth_path)
     plot_trajectory(payload, truth, out["trajectory"])
-    plot_errors(payload, truth, out["errors"])
+    note = plot_errors(payload, truth, out["errors"])
     det = load_detections(detections_path, truth)
     cams = load_cameras(cameras_dir, truth, camera_source)
     f = busiest_frame(det) if frame is None else int(frame)
     if not 0 <= f < int(truth["n_frames"]):
         raise PipelineError(f"params.yaml: evaluate_vision.plot_frame {f} outside 0..{truth['n_frames'] - 1}")
     plot_detections(payload, truth, det, cams, Path(truth_path).parent, f, out["detections"])
+    return note
 
 
-def run_sweeps_phase(cfg: dict, solver_params: dict, out_json: str, out_png: str) -> dict:
-    """Sweeps over cameras / noise / false detections / time skew plus the DESIGN.md target checks."""
-    rows = run_sweeps(cfg["sweeps"], solver_params)
+def run_sweeps_phase(cfg: dict, solver_params: dict, out_json: str, out_png: str, out_timing: str | None = None) -> dict:
+    """Sweeps over cameras / noise / false detections / time skew plus the DESIGN.md target checks
+    (seconds and fusion ms per frame of every sweep case go to ``out_timing``)."""
+    timing: list = []
+    rows = run_sweeps(cfg["sweeps"], solver_params, timing)
     mean = mean_over_seeds(rows)
     targets = target_checks(cfg["targets"], solver_params)
     for k, v in targets.items():
@@ -86,4 +89,6 @@ def run_sweeps_phase(cfg: dict, solver_params: dict, out_json: str, out_png: str
     keep = cfg["sweeps"].get("plot_methods") or [r["method"] for r in mean]
     plot_sweeps([r for r in mean if r["method"] in keep], out_png)
     write_json(out_json, finite_or_none(out))
+    if out_timing is not None:
+        write_json(out_timing, {"sweeps": timing})
     return out

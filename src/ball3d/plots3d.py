@@ -27,13 +27,31 @@ def _save(fig, path) -> None:
     plt.close(fig)
 
 
-def plot_trajectory(payload: dict, truth: dict, path) -> None:
-    """Top view and height over time of the truth, the smoothed graph and the per-frame DLT."""
+def empty_note(payload: dict, methods) -> str | None:
+    """"no 3D estimate" and the most common reason, when none of ``methods`` returned a frame (else None)."""
+    tracks = [payload["tracks"][m] for m in methods if m in payload["tracks"]]
+    if any(t["frames"] for t in tracks):
+        return None
+    reasons = [r for t in tracks for r in t.get("meta", {}).get("missing", {}).values()]
+    top = max(set(reasons), key=reasons.count) if reasons else "no track in the bundle file"
+    return f"no 3D estimate in any frame ({top})"
+
+
+def _note(ax, text: str | None) -> None:
+    if text:
+        ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=9, wrap=True,
+                bbox={"facecolor": "white", "alpha": 0.8})
+
+
+def plot_trajectory(payload: dict, truth: dict, path) -> str | None:
+    """Top view and height over time of the truth, the smoothed graph and the per-frame DLT; returns the
+    note drawn when neither method has a frame."""
     xyz = np.asarray(truth["ball_xyz"], float)  # (T, 3)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5))
     ax1.plot(xyz[:, 0], xyz[:, 1], "k-", lw=2, label="truth")
     ax2.plot(np.arange(len(xyz)), xyz[:, 2], "k-", lw=2, label="truth")
-    for m in ("ransac", "graph_smoothed"):
+    shown = ("ransac", "graph_smoothed")
+    for m in shown:
         t = payload["tracks"].get(m)
         if t and t["frames"]:
             p = np.asarray(t["xyz"], float)
@@ -43,11 +61,14 @@ def plot_trajectory(payload: dict, truth: dict, path) -> None:
     ax1.set(xlabel="x (m)", ylabel="y (m)", title=f"{truth['scene_id']}: top view", aspect="equal")
     ax2.set(xlabel="frame", ylabel="height z (m)", title="height")
     ax1.legend(fontsize=8)
+    note = empty_note(payload, shown)
+    _note(ax2, note)
     _save(fig, path)
+    return note
 
 
-def plot_errors(payload: dict, truth: dict, path) -> None:
-    """Per-frame 3D error of every method (log scale)."""
+def plot_errors(payload: dict, truth: dict, path) -> str | None:
+    """Per-frame 3D error of every method (log scale); returns the note drawn when no method has a frame."""
     xyz = np.asarray(truth["ball_xyz"], float)
     fig, ax = plt.subplots(figsize=(11, 4))
     for m, t in payload["tracks"].items():
@@ -55,8 +76,12 @@ def plot_errors(payload: dict, truth: dict, path) -> None:
         if len(frames):
             ax.semilogy(frames, np.maximum(err, 1e-4), ".-", ms=2, lw=0.6, color=COLORS.get(m), label=m)
     ax.set(xlabel="frame", ylabel="3D error (m)", title=f"{truth['scene_id']}: error over time")
-    ax.legend(fontsize=8, ncol=3)
+    note = empty_note(payload, payload["tracks"])
+    if note is None:
+        ax.legend(fontsize=8, ncol=3)
+    _note(ax, note)
     _save(fig, path)
+    return note
 
 
 def _read_frame(video: Path, frame: int, cam: Camera) -> np.ndarray:

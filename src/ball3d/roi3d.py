@@ -191,9 +191,11 @@ def rescore(st: CamState, cam: Camera, clip: CameraClip, xyz: np.ndarray, t: int
 
 
 def detect_scene_roi3d(model: HeatmapNet, clips: list[CameraClip], cams: list[Camera], p: DetectParams,
-                       fps: float, acfg: AssocConfig, ball_radius_m: float = 0.11) -> tuple[dict, dict]:
-    """All cameras frame-synchronously; returns per_camera rows (full-res) and statistics
-    (per camera, plus "scene": fixes, association time, camera-frames per second)."""
+                       fps: float, acfg: AssocConfig, ball_radius_m: float = 0.11,
+                       timing: dict | None = None) -> tuple[dict, dict]:
+    """All cameras frame-synchronously; returns per_camera rows (full-res) and statistics (per camera
+    frame counts, plus "scene": frames with a 3D fix). ``timing``, when given, receives the wall-clock
+    figures (per camera seconds and frames/s; scene seconds, association ms per frame, camera-frames/s)."""
     by_name = {c.camera: c for c in clips}
     missing = [c.name for c in cams if c.name not in by_name]
     if missing:
@@ -227,20 +229,24 @@ def detect_scene_roi3d(model: HeatmapNet, clips: list[CameraClip], cams: list[Ca
                 n_fix += 1
                 pred.update(t, fix.xyz)
             check_agreement(states, cams, clips, fix, t, max(acfg.gate_px, acfg.reassoc_gate_px), p)
-    return _summary(states, cams, clips, n_fix, assoc_s, time.perf_counter() - t_start)
+    return _summary(states, cams, clips, n_fix, assoc_s, time.perf_counter() - t_start, timing)
 
 
-def _summary(states, cams, clips, n_fix: int, assoc_s: float, total_s: float) -> tuple[dict, dict]:
+def _summary(states, cams, clips, n_fix: int, assoc_s: float, total_s: float,
+             timing: dict | None) -> tuple[dict, dict]:
     n = clips[0].n_frames
-    per_camera, stats = {}, {}
+    per_camera, stats, clock = {}, {}, {}
     for st, cam in zip(states, cams):
-        s = dict(st.stats, seconds=round(st.seconds, 4), fps=round(n / max(st.seconds, 1e-9), 2))
+        s = dict(st.stats)
         per_camera[cam.name], stats[cam.name] = st.rows, s
+        clock[cam.name] = {"seconds": round(st.seconds, 4), "fps": round(n / max(st.seconds, 1e-9), 2)}
         log.info("camera %s: %d frames, %.1f frames/s (%d ROI: %d from 3D, %d from 2D; %d full; %d disagreements)",
-                 cam.name, n, s["fps"], s["roi_frames"], s["roi_from_3d"], s["roi_from_2d"], s["full_frames"],
-                 s["disagreements"])
-    stats["scene"] = {"frames": n, "cameras": len(cams), "frames_with_3d_fix": n_fix,
-                      "association_ms_per_frame": round(assoc_s * 1e3 / max(n, 1), 3),
-                      "seconds": round(total_s, 3), "camera_frames_per_s": round(n * len(cams) / max(total_s, 1e-9), 2)}
-    log.info("roi3d: %d/%d frames with a 3D fix, %.1f camera-frames/s", n_fix, n, stats["scene"]["camera_frames_per_s"])
+                 cam.name, n, clock[cam.name]["fps"], s["roi_frames"], s["roi_from_3d"], s["roi_from_2d"],
+                 s["full_frames"], s["disagreements"])
+    stats["scene"] = {"frames": n, "cameras": len(cams), "frames_with_3d_fix": n_fix}
+    clock["scene"] = {"association_ms_per_frame": round(assoc_s * 1e3 / max(n, 1), 3), "seconds": round(total_s, 3),
+                      "camera_frames_per_s": round(n * len(cams) / max(total_s, 1e-9), 2)}
+    if timing is not None:
+        timing.update(clock)
+    log.info("roi3d: %d/%d frames with a 3D fix, %.1f camera-frames/s", n_fix, n, clock["scene"]["camera_frames_per_s"])
     return per_camera, stats

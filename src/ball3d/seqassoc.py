@@ -31,7 +31,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .association import AssocConfig, Association, FrameFix, _hypotheses, _nearest, pad_candidates, reassociate, refit
+from .association import (
+    AssocConfig,
+    Association,
+    FrameFix,
+    _hypotheses,
+    _nearest,
+    pad_candidates,
+    reassociate,
+    refit,
+    too_few_cameras,
+)
 from .camera import Camera
 from .triangulate import dlt
 
@@ -223,6 +233,10 @@ def associate_sequence(cameras: list[Camera], candidates: dict[str, list], cfg: 
     """All frames of one sequence: hypotheses per frame, Viterbi, re-gate, re-association of jumps."""
     cand = pad_candidates(cameras, candidates, cfg.min_score, source)
     P = np.stack([c.P for c in cameras])  # (V, 3, 4)
+    few = too_few_cameras(cameras, cfg, len(cand))
+    if few is not None:
+        return Association([c.name for c in cameras], P, cand, few, meta={"hypotheses_mean": 0.0, "rejected_frames": 0,
+                                                                          "not_best_frames": 0})
     F = fundamental_matrices(P)  # (V, V, 3, 3)
     hyps = [frame_hypotheses(P, cand[i], cfg, F) for i in range(len(cand))]
     path = viterbi(hyps, 1.0 / fps, cfg)

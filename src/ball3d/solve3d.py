@@ -76,18 +76,21 @@ def load_detections(path: str | Path, truth: dict) -> dict:
 
 def naive_dlt(assoc: Association) -> Track3D:
     """Top-scoring candidate of every camera, all of them, one linear DLT per frame (the baseline)."""
-    frames, xyz, support = [], [], []
+    frames, xyz, support, missing = [], [], [], {}
     for i in range(len(assoc.cand)):
         c = assoc.cand[i]  # (V, K, 3)
         views = np.nonzero(np.isfinite(c[:, 0, 0]))[0]  # candidates are sorted by score: k = 0 is the top
         if len(views) < 2:
+            missing[str(i)] = f"detections in {len(views)} camera(s)"
             continue
         X = dlt(assoc.P[views][None], c[views, 0, :2][None])[0]
         if np.all(np.isfinite(X)):
             frames.append(i)
             xyz.append(X.tolist())
             support.append([assoc.cam_names[j] for j in views])
-    return Track3D(frames, xyz, None, support, "dlt")
+        else:
+            missing[str(i)] = "degenerate DLT"
+    return Track3D(frames, xyz, None, support, "dlt", {"missing": missing})
 
 
 def ransac_track(assoc: Association, method: str = "ransac") -> Track3D:
@@ -107,8 +110,10 @@ def config_from(cls, d: dict):
     return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
 
-def solve_scene(cameras: list[Camera], candidates: dict, fps: float, params: dict) -> dict:
-    """Every method on one scene; returns the payload of the bundle output file."""
+def solve_scene(cameras: list[Camera], candidates: dict, fps: float, params: dict, timing: dict | None = None) -> dict:
+    """Every method on one scene; returns the payload of the bundle output file. ``timing``, when given,
+    receives the wall-clock figures (seconds per step, fusion ms per frame, streaming update ms), which
+    stay out of the payload: same inputs, same bytes."""
     acfg = config_from(AssocConfig, params.get("association", {}))
     gcfg = config_from(BundleConfig, params.get("graph", {}))
     # pixel parameters are given at 1920 px image width and scale with the image (like scenes.focal_px)
@@ -118,16 +123,17 @@ def solve_scene(cameras: list[Camera], candidates: dict, fps: float, params: dic
     s = params.get("streaming", {"enabled": True, "lag_frames": 10, "innovation_gate_m": 0.3})
     t0 = time.perf_counter()
     assoc = associate(cameras, candidates, acfg)
-    timing = {"association_s": time.perf_counter() - t0}
+    clock = {"association_s": time.perf_counter() - t0}
     tracks = {"dlt": naive_dlt(assoc), "ransac": ransac_track(assoc)}
     summary = assoc.summary()
     if acfg.sequence:  # the sequence association feeds the graph; the per-frame one stays for comparison
         t0 = time.perf_counter()
         assoc = associate_sequence(cameras, candidates, acfg, fps)
-        timing["association_seq_s"] = time.perf_counter() - t0
+        clock["association_seq_s"] = time.perf_counter() - t0
         tracks["ransac_seq"] = ransac_track(assoc, "ransac_seq")
         summary = {"per_frame": summary, "sequence": assoc.summary()}
-    fusion_ms = 1e3 * timing["association_seq_s" if acfg.sequence else "association_s"] / max(len(assoc.fixes), 1)
+    clock["fusion_ms_per_frame"] = 1e3 * clock["association_seq_s" if acfg.sequence else "association_s"] / max(
+        len(assoc.fixes), 1)
     variants = [("graph_robust", BundleConfig(**{**asdict(gcfg), "motion_prior": False, "refine_cameras": False})),
                 ("graph_smoothed", gcfg)]
     if params.get("skew_variant", False) and not gcfg.estimate_skew:
@@ -135,26 +141,31 @@ def solve_scene(cameras: list[Camera], candidates: dict, fps: float, params: dic
     for name, cfg in variants:
         t0 = time.perf_counter()
         res = solve(cameras, assoc, cfg, fps)
-        timing[f"{name}_s"] = time.perf_counter() - t0
+        clock[f"{name}_s"] = time.perf_counter() - t0
         tracks[name] = res.track
         if cfg.refine_cameras:
             res.track.meta["cameras_refined"] = [c.to_dict() for c in res.cameras]
     if s.get("enabled", True):
         t0 = time.perf_counter()
+        clock["streaming_update_ms"] = {}
         tracks["streaming_filtered"], tracks["streaming_fixed_lag"] = stream(
-            cameras, assoc, gcfg, fps, int(s["lag_frames"]), float(s["innovation_gate_m"]))
-        timing["streaming_s"] = time.perf_counter() - t0
+            cameras, assoc, gcfg, fps, int(s["lag_frames"]), float(s["innovation_gate_m"]), clock["streaming_update_ms"])
+        clock["streaming_s"] = time.perf_counter() - t0
+    if timing is not None:
+        timing.update(clock)
+    log.info("timing: %s", {k: v for k, v in clock.items() if k.endswith("_s")})
     return {"n_frames": len(assoc.fixes), "cameras": [c.name for c in cameras],
-            "association": summary, "fusion_ms_per_frame": fusion_ms, "timing_s": timing,
-            "tracks": {k: asdict(v) for k, v in tracks.items()}}
+            "association": summary, "tracks": {k: asdict(v) for k, v in tracks.items()}}
 
 
-def run_bundle(truth_path: str, cameras_dir: str | None, detections_path: str, params: dict) -> dict:
-    """Phase entry: read truth.json (scene layout, fps), cameras and detections; solve; return the payload."""
+def run_bundle(truth_path: str, cameras_dir: str | None, detections_path: str, params: dict,
+               timing: dict | None = None) -> dict:
+    """Phase entry: read truth.json (scene layout, fps), cameras and detections; solve; return the payload
+    (``timing``: see solve_scene)."""
     truth = _read_json(truth_path, "scene truth")
     cameras = load_cameras(cameras_dir, truth, params.get("cameras", "calibrated"))
     candidates = load_detections(detections_path, truth)
-    payload = solve_scene(cameras, candidates, float(truth["fps"]), params)
+    payload = solve_scene(cameras, candidates, float(truth["fps"]), params, timing)
     payload.update(scene_id=truth["scene_id"], detections=str(detections_path),
                    camera_source=params.get("cameras", "calibrated"), params=params)
     return payload

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gtsam
 import numpy as np
@@ -34,6 +34,8 @@ class StreamState:
     support: dict
     update_ms: list
     gate_m: float  # innovation gate, metres
+    n_frames: int = 0  # frames of the sequence
+    skipped: set = field(default_factory=set)  # frames without information (no fix, no prediction)
 
 
 def _terms(prev, cfg: BundleConfig) -> tuple[float, float]:
@@ -92,21 +94,24 @@ def _frame_update(smoother, cameras, assoc, i: int, cfg: BundleConfig, dt: float
 
 
 def stream(cameras: list[Camera], assoc: Association, cfg: BundleConfig, fps: float,
-           lag_frames: int = 10, innovation_gate_m: float = 0.3) -> tuple[Track3D, Track3D]:
+           lag_frames: int = 10, innovation_gate_m: float = 0.3, timing: dict | None = None) -> tuple[Track3D, Track3D]:
     """Run the fixed-lag smoother over a sequence: returns (filtered, fixed-lag) tracks.
 
     ``innovation_gate_m``: a new 2-view fix farther than this (metres) from the ballistic
     prediction starts a new ballistic piece (bounce / kick) instead of being pulled back.
+    ``timing``: when given, receives update_ms_mean / update_ms_p95 (wall clock: kept out of the tracks,
+    which must be byte-identical from run to run).
     """
     dt = 1.0 / fps
     params = gtsam.ISAM2Params()
     smoother = gtsam.IncrementalFixedLagSmoother(lag_frames * dt, params)
     noise = pixel_noise(cfg.pixel_sigma_px, cfg.robust, cfg.robust_k)
-    st = StreamState([], {}, {}, {}, [], innovation_gate_m)
+    st = StreamState([], {}, {}, {}, [], innovation_gate_m, len(assoc.fixes))
     for i in range(len(assoc.fixes)):
         t0 = time.perf_counter()
         if not _frame_update(smoother, cameras, assoc, i, cfg, dt, st, noise):
             st.prev = []
+            st.skipped.add(i)
             continue
         est = smoother.calculateEstimate()
         st.update_ms.append((time.perf_counter() - t0) * 1e3)
@@ -115,17 +120,20 @@ def stream(cameras: list[Camera], assoc: Association, cfg: BundleConfig, fps: fl
                 st.out_lagged[k] = est.atPoint3(X(k))  # keeps the latest value until it leaves the window
         st.out_filtered[i] = est.atPoint3(X(i))
         st.prev = (st.prev + [(i, st.out_filtered[i])])[-2:]
+    ms = {"update_ms_mean": float(np.mean(st.update_ms)) if st.update_ms else None,
+          "update_ms_p95": float(np.percentile(st.update_ms, 95)) if st.update_ms else None}
+    if timing is not None:
+        timing.update(ms)
+    log.info("streaming: %d frames, %.2f ms per update (mean)", len(st.out_filtered), ms["update_ms_mean"] or 0)
     return _tracks(st, lag_frames)
 
 
 def _tracks(st: StreamState, lag_frames: int) -> tuple[Track3D, Track3D]:
-    meta = {"update_ms_mean": float(np.mean(st.update_ms)) if st.update_ms else None,
-            "update_ms_p95": float(np.percentile(st.update_ms, 95)) if st.update_ms else None,
-            "lag_frames": lag_frames}
     out = []
     for name, vals in (("streaming_filtered", st.out_filtered), ("streaming_fixed_lag", st.out_lagged)):
         frames = sorted(vals)
+        missing = {str(i): "no 2-view fix and no ballistic prediction" if i in st.skipped
+                   else "no update after it (end of the sequence)" for i in range(st.n_frames) if i not in vals}
         out.append(Track3D(frames, [np.asarray(vals[k]).tolist() for k in frames], None,
-                           [st.support[k] for k in frames], name, dict(meta)))
-    log.info("streaming: %d frames, %.2f ms per update (mean)", len(st.out_filtered), meta["update_ms_mean"] or 0)
+                           [st.support[k] for k in frames], name, {"lag_frames": lag_frames, "missing": missing}))
     return out[0], out[1]

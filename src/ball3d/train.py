@@ -134,8 +134,9 @@ def heatmap_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: float) 
     return (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * w).sum() / w.sum()
 
 
-def fit(bank: Bank, cfg: DetectorConfig, p: TrainParams) -> tuple[HeatmapNet, list[dict]]:
-    """Train a fresh network on the bank; return it (eval mode) and the training curve."""
+def fit(bank: Bank, cfg: DetectorConfig, p: TrainParams, timing: list | None = None) -> tuple[HeatmapNet, list[dict]]:
+    """Train a fresh network on the bank; return it (eval mode) and the training curve (step, loss).
+    ``timing``, when given, receives {"step", "seconds"} at every curve point (wall clock: kept out of the curve)."""
     torch.manual_seed(p.seed)
     torch.set_num_threads(p.threads)
     rng = np.random.default_rng(p.seed + 1)
@@ -155,8 +156,11 @@ def fit(bank: Bank, cfg: DetectorConfig, p: TrainParams) -> tuple[HeatmapNet, li
         sched.step()
         run.append(float(loss.detach()))
         if step % p.log_every == 0 or step == p.steps:
-            curve.append({"step": step, "loss": float(np.mean(run)), "seconds": round(time.perf_counter() - t0, 2)})
-            log.info("step %d/%d loss %.4f (%.0f s)", step, p.steps, curve[-1]["loss"], curve[-1]["seconds"])
+            curve.append({"step": step, "loss": float(np.mean(run))})
+            seconds = round(time.perf_counter() - t0, 2)
+            if timing is not None:
+                timing.append({"step": step, "seconds": seconds})
+            log.info("step %d/%d loss %.4f (%.0f s)", step, p.steps, curve[-1]["loss"], seconds)
             run = []
     model.eval()
     return model, curve

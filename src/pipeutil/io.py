@@ -10,6 +10,17 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+# Result files that hold wall-clock measurements (seconds, frames/s): the only files under results/ that
+# may differ between two runs with the same params on the same machine (tests/test_workflow_dag.py reruns
+# the vision phases and compares every other file byte by byte). Glob patterns relative to the project folder.
+TIMING_FILES = [
+    "results/train_detector/timing.json",  # seconds of the training loop (per curve point) and of the rule
+    "results/detect/*/*/*.timing.json",  # per camera: seconds, frames/s; roi3d: association ms per frame
+    "results/bundle/*/*/*.timing.json",  # seconds per method, fusion ms per frame, streaming update ms
+    "results/evaluate_vision/sweeps_timing.json",  # seconds and fusion ms per frame of every sweep case
+]
+
+
 class PipelineError(RuntimeError):
     """A user-facing error: bad input or bad parameter. The message names the culprit."""
 

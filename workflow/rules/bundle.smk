@@ -7,11 +7,12 @@ def vision_scenes(splits):
 
 
 def bundle_targets(p):
-    """results/bundle/<split>/<scene_id>/<detector>.json for every scene of `bundle.splits`."""
+    """results/bundle/<split>/<scene_id>/<detector>.json (and .timing.json) for every scene of `bundle.splits`."""
     return [
-        f"results/bundle/{sp}/{sc}/{det}.json"
+        f"results/bundle/{sp}/{sc}/{det}{suffix}"
         for sp, sc in vision_scenes(p["splits"])
         for det in p["detectors"]
+        for suffix in (".json", ".timing.json")
     ]
 
 
@@ -31,6 +32,7 @@ rule bundle_scene:
         unpack(bundle_inputs),
     output:
         tracks="results/bundle/{split}/{scene}/{detector}.json",
+        timing="results/bundle/{split}/{scene}/{detector}.timing.json",
     log:
         log_of("bundle_scene", "{split}_{scene}_{detector}"),
     benchmark:

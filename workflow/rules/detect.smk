@@ -8,16 +8,18 @@ def detect_scene_inputs(wc):
         for k, v in detector_inputs([(wc.split, wc.scene_id)]).items()
     }
     if wc.detector == "heatmap":
-        out["model"] = "results/train_detector/model.pt"
+        # detect.checkpoint null: this run's training; else a file: source read by the script
+        if config["detect"]["checkpoint"] is None:
+            out["model"] = "results/train_detector/model.pt"
         # mode roi3d centres the crops on the 3D track: it needs the calibrated cameras
         if config["detect"]["mode"] == "roi3d":
             out.setdefault("calib", f"results/calibrate/{wc.split}/{wc.scene_id}")
     return out
 
 
-def detect_outputs(detectors):
+def detect_outputs(detectors, suffix=".json"):
     return [
-        f"results/detect/{sp}/{sc}/{d}.json"
+        f"results/detect/{sp}/{sc}/{d}{suffix}"
         for sp, sc in detector_scenes(config["detect"]["splits"])
         for d in detectors
     ]
@@ -27,7 +29,8 @@ rule detect_scene:
     input:
         unpack(detect_scene_inputs),
     output:
-        "results/detect/{split}/{scene_id}/{detector}.json",
+        detections="results/detect/{split}/{scene_id}/{detector}.json",
+        timing="results/detect/{split}/{scene_id}/{detector}.timing.json",
     log:
         log_of("detect_scene", "{split}_{scene_id}_{detector}"),
     benchmark:
@@ -70,5 +73,6 @@ rule phase_detect:
         register_phase(
             "detect",
             detect_outputs(config["detect"]["detectors"])
+            + detect_outputs(config["detect"]["detectors"], ".timing.json")
             + ["results/detect/metrics.json", "results/detect/f1_subsets.png"],
         ),

@@ -76,6 +76,7 @@ rule evaluate_vision_plots:
 rule evaluate_vision_sweeps:
     output:
         sweeps="results/evaluate_vision/sweeps.json",
+        timing="results/evaluate_vision/sweeps_timing.json",
         plot=report("results/evaluate_vision/sweeps.png", category="Vision 3D"),
     log:
         log_of("evaluate_vision_sweeps"),
@@ -104,6 +105,7 @@ rule phase_evaluate_vision:
                 "results/evaluate_vision/errors.png",
                 "results/evaluate_vision/detections.png",
                 "results/evaluate_vision/sweeps.json",
+                "results/evaluate_vision/sweeps_timing.json",
                 "results/evaluate_vision/sweeps.png",
             ],
         ),

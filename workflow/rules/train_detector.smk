@@ -28,6 +28,7 @@ rule train_detector:
     output:
         model="results/train_detector/model.pt",
         report="results/train_detector/training.json",
+        timing="results/train_detector/timing.json",
         curve=report(
             "results/train_detector/training_curve.png", category="Vision: detector"
         ),
@@ -50,6 +51,7 @@ rule phase_train_detector:
             [
                 "results/train_detector/model.pt",
                 "results/train_detector/training.json",
+                "results/train_detector/timing.json",
                 "results/train_detector/training_curve.png",
             ],
         ),

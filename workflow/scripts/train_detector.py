@@ -8,6 +8,6 @@ with rule_logging(snakemake.log[0]) as log:  # noqa: F821
     tp.threads = snakemake.threads  # noqa: F821
     train = scene_inputs(inp.train_truth, inp.get("train_prep"), inp.get("train_calib"))
     val = scene_inputs(inp.val_truth, inp.get("val_prep"), inp.get("val_calib"))
-    report = run_train(train, val, out.model, out.report, out.curve, net, tp, dp, mp)
+    report = run_train(train, val, out.model, out.report, out.curve, net, tp, dp, mp, out.timing)
     log.info("checkpoint %s (sha256 %s); val F1 %s", out.model, report["sha256"],
              report["val_metrics"].get("overall", {}).get("f1"))
