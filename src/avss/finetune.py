@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from pipeutil.io import PipelineError, atomic_path, write_json
+from pipeutil.io import PipelineError, atomic_path, remove_stale_temporaries, write_json
 
 from .finetune_data import Encoded, TrainQuestion, batch_for_step, encode
 from .finetune_lora import add_lora, merge_lora
@@ -283,12 +283,12 @@ def run_finetune(model_dir: str, questions: list[TrainQuestion], layers: list[in
 
     Interrupted runs resume from ``state_dir`` (removed after success). Returns finetune.json's content.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from .hf_io import load_local
 
     base_fp = model_fingerprint(model_dir)
+    remove_stale_temporaries(state_dir)  # a save killed half-way
     _seed_all(cfg.seed)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    tok = AutoTokenizer.from_pretrained(model_dir)
+    model, tok = load_local(model_dir, dtype=torch.float32)
     layers = check_layers(list(layers), len(decoder_layers(model)), "finetune layers")
     params = set_trainable(model, layers, cfg)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
