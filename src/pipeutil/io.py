@@ -130,7 +130,7 @@ def jsonl_rows(path: str | os.PathLike, where: str | None = None) -> list[tuple[
                 if not line.strip():
                     continue
                 try:
-                    out.append((n, json.loads(line)))
+                    out.append((n, json.loads(line.rstrip("\r\n"))))
                 except json.JSONDecodeError as exc:
                     raise PipelineError(f"{head}{path} line {n}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
     except UnicodeDecodeError as exc:

@@ -116,11 +116,22 @@ def _get(tree, path: tuple):
 _MISSING = object()
 
 
+def _same(a, b) -> bool:
+    """Equality where NaN equals NaN (a NaN from a file is the file's value, not a --config one)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
 def origin_of(path: tuple, config: dict, files: ParamFiles | None, default: str) -> str:
     """Where the value at ``path`` came from: "file:line" of the last file that set it, or --config."""
     if files is None:
         return default
-    if _get(config, path) != _get(files.merged, path):
+    if not _same(_get(config, path), _get(files.merged, path)):
         return "--config"
     for n in range(len(path), 0, -1):
         if path[:n] in files.origin:
