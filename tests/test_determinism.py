@@ -41,7 +41,7 @@ def test_timing_files_are_declared_as_patterns():
 
 
 def test_capture_and_score_phases_are_byte_identical_on_rerun(tmp_path):
-    """Before: stats.json and ppl_drop.json held elapsed_s, and np.savez stamped stats.npz with the time."""
+    """Before: stats.json and ppl_drop.json held elapsed_s (wall-clock seconds)."""
     repo = copy_repo(tmp_path / "repo")
     make_tiny_llm(repo / "tests/_smoke/model", n_layers=4)
     (repo / "tests/_smoke/datasets").mkdir(parents=True)

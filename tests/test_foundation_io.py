@@ -1,5 +1,4 @@
-"""Atomic output: what a killed write left is removed by the job that owns it (and only that); npz bytes
-do not depend on the time of writing."""
+"""Atomic output: what a killed write left is removed by the job that owns it, and only that."""
 import logging
 import os
 import signal
@@ -7,11 +6,10 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
 from pipeutil.cli import rule_logging
-from pipeutil.io import atomic_path, job_workdir, remove_stale_temporaries, stale_temporaries, write_json, write_npz
+from pipeutil.io import atomic_path, job_workdir, remove_stale_temporaries, stale_temporaries
 
 
 def _kill_during_atomic_write(final, tmp_path):
@@ -68,17 +66,3 @@ def test_job_workdir_is_emptied_on_entry_and_removed_on_exit(tmp_path):
             assert list(work.iterdir()) == []
             raise RuntimeError
     assert not (tmp_path / ".work" / "dataset-x").exists()
-
-
-def test_npz_bytes_do_not_depend_on_the_time(tmp_path, monkeypatch):
-    """Before: np.savez stamped each member with the current time, so equal arrays gave different files."""
-    arrays = {"a": np.arange(6, dtype=np.float64).reshape(2, 3), "count": np.array([3, 4])}
-    write_npz(tmp_path / "one.npz", arrays)
-    real = time.localtime
-    monkeypatch.setattr(time, "localtime", lambda t=None: real((t or time.time()) + 86400 * 400))
-    write_npz(tmp_path / "two.npz", arrays)
-    assert (tmp_path / "one.npz").read_bytes() == (tmp_path / "two.npz").read_bytes()
-    with np.load(tmp_path / "two.npz") as z:
-        assert sorted(z.files) == ["a", "count"] and np.array_equal(z["a"], arrays["a"])
-    write_json(tmp_path / "x.json", {"k": 1})
-    assert stale_temporaries(tmp_path / "x.json") == []

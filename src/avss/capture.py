@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from pipeutil.io import PipelineError, write_json, write_npz
+from pipeutil.io import PipelineError, atomic_path, write_json
 
 from .hooks import SITES, BlockIO, block_hooks
 from .stats import HistSpec, LayerAccumulator, LayerStats, finish_layer
@@ -210,7 +210,8 @@ def save_capture(result: CaptureResult, npz_path, json_path, extra_meta: dict | 
     """Write stats.npz (raw state, stacked over layers) and stats.json (meta + summary), atomically."""
     arrays = {k: np.stack([st[k] for st in result.states]) for k in result.states[0]}
     arrays["angular"] = result.angular
-    write_npz(npz_path, arrays)  # (np.savez would stamp the current time into the file)
+    with atomic_path(npz_path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
     summary = [{k: v for k, v in asdict(ls).items() if k not in ("hist", "feature_mean", "feature_var")}
                for ls in result.layers]
     write_json(json_path, {**result.meta, **(extra_meta or {}), "layers": summary})

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -96,18 +95,6 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
-
-
-def write_npz(path: str | os.PathLike, arrays: dict) -> None:
-    """Like ``np.savez`` (uncompressed, no pickle), atomically and byte-identical for identical arrays:
-    numpy stamps every member with the current time, this writes a fixed one."""
-    import numpy as np
-
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for name, arr in arrays.items():
-            with zf.open(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), "w",
-                         force_zip64=True) as fh:
-                np.lib.format.write_array(fh, np.asanyarray(arr), allow_pickle=False)
 
 
 def write_jsonl(path: str | os.PathLike, rows) -> int:

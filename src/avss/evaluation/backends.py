@@ -17,8 +17,6 @@ from collections.abc import Callable, Sequence
 import torch
 from tqdm import tqdm
 
-from pipeutil.io import PipelineError
-
 from .requests import GenerateRequest, LoglikelihoodRequest, RollingRequest
 
 log = logging.getLogger(__name__)
