@@ -155,6 +155,7 @@ def materialise(name: str, cfg: dict, cache_dir: str, pip: str, workdir: Path,
         entry.update(sha256=cfg["sha256"], sha256_verified=True)
     elif src.scheme == "file":
         path = local_path(src.spec, f"{where}.source", allow_outside=allow_outside)
+        log.info("%s: reading %s", where, path)
         entry.update(verify_local(path, cfg.get("sha256"), where))
     else:  # hf
         if cfg.get("sha256"):

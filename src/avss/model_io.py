@@ -64,6 +64,7 @@ def load_source_model(cfg: dict, cache_dir: str, pip: str, workdir: Path, allow_
         model, tok = _from_gguf(member, "model.member")
     elif src.scheme == "file":
         path = local_path(src.spec, "model.source", allow_outside=allow_outside)
+        log.info("model: reading %s", path)
         if path.is_file() and path.suffix != ".gguf":
             raise PipelineError(f"model.source: {src.spec} is a file but not a .gguf file; give a .gguf file or a "
                                 "Hugging Face folder")

@@ -19,6 +19,9 @@ def _display(path):
     )
 
 
+MAIN_PARAMS = (
+    ["params.yaml"] if Path("params.yaml").is_file() else []
+)  # missing: Snakemake says so
 PARAM_FILES = read_param_files(
-    ["params.yaml"] + [_display(p) for p in workflow.config_settings.configfiles]
+    MAIN_PARAMS + [_display(p) for p in workflow.config_settings.configfiles]
 )
