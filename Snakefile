@@ -4,6 +4,9 @@ from snakemake.utils import min_version
 min_version("9.27")
 
 
+include: "workflow/rules/params_files.smk"  # strict read first: YAML errors with file:line
+
+
 configfile: "params.yaml"
 
 

@@ -33,9 +33,11 @@ def load(model: str | None, device: str):
     """The benchmark model: a local HF folder, or a random SmolLM2-135M-shaped Llama."""
     from transformers import AutoModelForCausalLM, LlamaConfig
 
+    from avss.hf_io import load_model
+
     path = model or (DEFAULT_MODEL if Path(DEFAULT_MODEL, "config.json").is_file() else None)
     if path:
-        m = AutoModelForCausalLM.from_pretrained(path, dtype="auto", local_files_only=True)
+        m = load_model(path, dtype="auto")
     else:
         torch.manual_seed(0)
         cfg = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,

@@ -42,15 +42,14 @@ def _questions(n: int = 32):
 
 def _run(model_dir: str, layers: list[int], steps: int, threads: int, queue) -> None:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from avss.finetune import FinetuneConfig, set_trainable, train_step
     from avss.finetune_data import batch_for_step, encode
+    from avss.hf_io import load_local
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    tok = AutoTokenizer.from_pretrained(model_dir)
+    model, tok = load_local(model_dir, dtype=torch.float32)
     cfg = FinetuneConfig(steps=steps)
     params = set_trainable(model, layers, cfg)
     opt = torch.optim.AdamW(params, lr=cfg.lr)

@@ -63,10 +63,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     model, name = bench_capture.load(args.model, args.device)
-    from transformers import AutoTokenizer
+    from avss.hf_io import load_tokenizer
     tok_dir = args.model or bench_capture.DEFAULT_MODEL
     if Path(tok_dir, "tokenizer.json").is_file():
-        tok = AutoTokenizer.from_pretrained(tok_dir)
+        tok = load_tokenizer(tok_dir)
         prompts = [tok(p, return_tensors="pt")["input_ids"].to(args.device) for p in PROMPTS]
     else:
         prompts = [torch.randint(0, model.config.vocab_size, (1, 8)).to(args.device) for _ in PROMPTS]

@@ -64,7 +64,7 @@ def test_bad_inputs_leave_nothing(inputs, params, tmp_path):
     (tmp_path / "empty.txt").write_text("\n\n")
     with pytest.raises(PipelineError, match="missing or empty"):
         run_capture(r / "model", tmp_path / "empty.txt", params["capture"], tmp_path / "s.npz", tmp_path / "s.json")
-    with pytest.raises(PipelineError, match="cannot find the decoder layers|not a loadable"):
+    with pytest.raises(PipelineError, match="cannot find the decoder layers|not a loadable|not a Hugging Face model folder"):
         run_capture(tmp_path, r / "wiki.txt", params["capture"], tmp_path / "s.npz", tmp_path / "s.json")
     assert list(tmp_path.iterdir()) == [tmp_path / "empty.txt"]
     bad = dict(params["score"], ratios=[1.5])

@@ -58,7 +58,7 @@ def test_resume_matches_uninterrupted(tiny, tmp_path, monkeypatch):
     info = run_finetune(str(tiny), QS, [2], str(tmp_path / "res"), str(tmp_path / "st2"), cfg)
     assert info["steps_done"] == 5
     a, b = _weights(tmp_path / "full"), _weights(tmp_path / "res")
-    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert all(torch.equal(a[k], b[k]) for k in a)  # exact: parameters, AdamW moments and RNG restored
 
 
 def test_resume_state_of_other_model_is_refused(tiny, tmp_path, monkeypatch):
@@ -147,3 +147,42 @@ def test_group_questions_needs_truthful():
 def _tok():
     from tiny_llm import make_tokenizer
     return make_tokenizer()
+
+
+class _Planted:
+    """A pickle that creates a marker file when unpickled (what a planted state.pt could do)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_planted_pickle_in_resume_state_is_never_loaded(tiny, tmp_path):
+    cfg = FinetuneConfig(steps=2)
+    state = tmp_path / "st"
+    state.mkdir()
+    layers = [2]
+    meta = {"base_fingerprint": ft.model_fingerprint(tiny), "config_key": ft._config_key(cfg, layers), "step": 1,
+            "history": [{"step": 1, "loss": 0.0, "contrastive": 0.0, "lm": 0.0}]}
+    (state / "meta.json").write_text(json.dumps(meta))
+    torch.save({"params": _Planted(tmp_path / "pwned")}, state / "state.pt")
+    info = run_finetune(str(tiny), QS, layers, str(tmp_path / "out"), str(state), cfg)
+    assert not (tmp_path / "pwned").exists()
+    assert info["steps_done"] == 2 and info["history"][0]["loss"] != 0.0  # started over from step 0
+
+
+def test_resume_state_holds_no_pickle(tiny, tmp_path, monkeypatch):
+    real, calls = ft.train_step, {"n": 0}
+
+    def crash(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+    monkeypatch.setattr(ft, "train_step", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_finetune(str(tiny), QS, [1], str(tmp_path / "o"), str(tmp_path / "st"), FinetuneConfig(steps=4, save_every=2))
+    assert sorted(p.name for p in (tmp_path / "st").iterdir()) == ["meta.json", "state.safetensors"]
+    load_file(str(tmp_path / "st" / "state.safetensors"))  # plain tensors, no code

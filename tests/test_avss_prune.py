@@ -70,7 +70,7 @@ def test_saved_folder_loads_with_plain_from_pretrained(tmp_path):
     rec = save_pruned(model, tok, [2], tmp_path / "pruned", {"method": "test"}, IDS)
     assert rec["n_layers_before"] == 4 and rec["n_layers_after"] == 3 and rec["removed_layers"] == [2]
     assert model.config.num_hidden_layers == 4  # the dense model in memory is untouched
-    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "pruned")
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "pruned", trust_remote_code=False)
     assert loaded.config.num_hidden_layers == 3 and len(loaded.model.layers) == 3
     with torch.no_grad(), layers_removed(model, [2]) as pruned:
         torch.testing.assert_close(loaded(IDS).logits, pruned(IDS).logits)

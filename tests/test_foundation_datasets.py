@@ -1,5 +1,7 @@
 """Dataset normalisers on tiny raw inputs in the registry layouts, and their bad-input errors."""
+import hashlib
 import json
+import re
 
 import datasets
 import pytest
@@ -56,8 +58,63 @@ def test_bad_inputs(tmp_path):
         materialise("sst2", {"source": "file:/nonexistent/x", "format": "jsonl"}, "", None, tmp_path)
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n")
-    with pytest.raises(PipelineError, match="cannot read"):
+    with pytest.raises(PipelineError, match=r"datasets.sst2: .*bad.jsonl line 1: not valid JSON"):
         materialise("sst2", {"source": f"file:{bad}", "format": "normalized"}, "", None, tmp_path)
     ok = tmp_path / "ok.jsonl"
     ok.write_text(json.dumps({"id": "1", "text": "x", "label": 0, "label_names": ["n", "p"]}) + "\n")
     assert materialise("sst2", {"source": f"file:{ok}", "format": "normalized"}, "", None, tmp_path)[1]["rows"] == 1
+
+
+SCIQ_OK = {"id": "s1", "question": "Q?", "context": "", "choices": ["a", "b", "c", "d"], "gold": 3}
+
+
+@pytest.mark.parametrize("name, bad, message", [
+    ("sciq", {**SCIQ_OK, "gold": 4}, "line 3: field 'gold': 4 is not an index of the 4 choices"),
+    ("sciq", {**SCIQ_OK, "choices": []}, "line 3: field 'choices': is an empty list"),
+    ("sciq", {**SCIQ_OK, "gold": "3"}, "line 3: field 'gold': expected an integer, got str"),
+    ("sciq", {**SCIQ_OK, "id": "s1"}, "line 3: field 'id': 's1' already used by line 1"),
+    ("sciq", ["s1", "Q?", ["a", "b"], 0], "line 3: expected a JSON object, got list"),
+    ("sciq", {k: v for k, v in SCIQ_OK.items() if k != "choices"} | {"id": "s2", "options": ["a", "b"]},
+     "line 3: field 'choices' is missing"),
+    ("nq_open", {"id": "n2", "question": "q", "answers": "Paris"}, "line 3: field 'answers': expected a list, got str"),
+    ("sst2", {"id": "t2", "text": "x", "label": 2, "label_names": ["n", "p"]},
+     "line 3: field 'label': 2 is not an index of label_names"),
+    ("wikiqa", {"id": "w2", "question": "q", "candidates": ["a", "b"], "labels": [1]},
+     "line 3: field 'labels': 1 labels for 2 candidates"),
+    ("truthful_qa", {"id": "f2", "question": "q", "category": "", "best_answer": "t", "true_answers": ["t"],
+                     "false_answers": []}, "line 3: field 'false_answers': is an empty list"),
+])
+def test_normalized_rows_are_checked_at_download(tmp_path, name, bad, message):
+    """Before: these rows passed the download phase and crashed a later phase with KeyError / IndexError."""
+    good = {"sciq": SCIQ_OK, "nq_open": {"id": "n1", "question": "q", "answers": ["a"]},
+            "sst2": {"id": "t1", "text": "x", "label": 1, "label_names": ["n", "p"]},
+            "wikiqa": {"id": "w1", "question": "q", "candidates": ["a"], "labels": [1]},
+            "truthful_qa": {"id": "f1", "question": "q", "category": "", "best_answer": "t", "true_answers": ["t"],
+                            "false_answers": ["f"]}}[name]
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text(json.dumps(good) + "\n\n" + json.dumps(bad) + "\n")  # a blank line: line 3 is the bad row
+    with pytest.raises(PipelineError, match=f"datasets.{name}: .*{name}.jsonl {re.escape(message)}"):
+        materialise(name, {"source": f"file:{path}", "format": "normalized"}, "", None, tmp_path)
+
+
+def test_jsonl_error_names_the_line(tmp_path):
+    """Before: json's own position ('line 1 column 2') was the position inside the line."""
+    from pipeutil.io import read_jsonl
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"a": 1}\n\n{"a": 2}\n{"a": \n')
+    with pytest.raises(PipelineError, match=r"rows.jsonl line 4: not valid JSON \(Expecting value at column 7\)"):
+        read_jsonl(path)
+
+
+def test_file_source_sha256_is_verified_not_just_recorded(tmp_path):
+    path = tmp_path / "sst2.jsonl"
+    path.write_text(json.dumps({"id": "1", "text": "x", "label": 0, "label_names": ["n", "p"]}) + "\n")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    cfg = {"source": f"file:{path}", "format": "normalized"}
+    _, entry = materialise("sst2", {**cfg, "sha256": digest}, "", None, tmp_path)
+    assert entry["sha256"] == digest and entry["sha256_verified"] is True
+    _, entry = materialise("sst2", cfg, "", None, tmp_path)
+    assert entry["sha256"] == digest and entry["sha256_verified"] is False
+    with pytest.raises(PipelineError, match=r"datasets.sst2.sha256: .*sst2.jsonl has sha256 .*params expect 1111"):
+        materialise("sst2", {**cfg, "sha256": "1" * 64}, "", None, tmp_path)

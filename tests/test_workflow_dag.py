@@ -3,7 +3,8 @@
 In a temporary git repo holding a copy of the working tree and the smoke parameters:
 1. `snakemake --cores 2` runs every phase; `snakemake --report` works; `dvc commit -f`, `dvc push`.
 2. Changing one parameter of a leaf phase makes `dvc repro` re-run that phase only.
-3. A fresh clone with `dvc pull` then `snakemake --touch` has nothing left to run, byte-identical.
+3. A fresh clone with `dvc pull` then `snakemake --touch` has nothing left to run, byte-identical
+   (the clone gets the local `file:` inputs of the smoke params copied, as a user has their own files).
 4. The vision phases run again from scratch give the same bytes, except the declared timing files.
 """
 import copy
@@ -137,6 +138,7 @@ def test_dvc_paths(smoke_repo, tmp_path):
     # 3. fresh clone + dvc pull + snakemake --touch: nothing to run, identical bytes
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(smoke_repo), str(clone)], tmp_path)
+    shutil.copytree(smoke_repo / "tests/_smoke", clone / "tests/_smoke")  # the local (file:) inputs: not in git
     run(["dvc", "pull", "-q"], clone)
     run(["snakemake", "--touch", "--cores", "1"], clone)
     assert "Nothing to be done" in run(["snakemake", "-n", "--cores", "1"], clone).stdout

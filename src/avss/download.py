@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
-from pipeutil.io import PipelineError, write_json, write_text
+from pipeutil.io import PipelineError, job_workdir, write_json, write_text
 
 from . import datasets as ds
 
@@ -14,18 +12,16 @@ from . import datasets as ds
 def download_model(model_cfg: dict, dl_cfg: dict, out_dir: str, entry_out: str) -> dict:
     from .model_io import materialise_model  # torch/transformers only for this rule
 
-    entry = materialise_model(model_cfg, dl_cfg["cache_dir"], dl_cfg.get("pip"), out_dir)
+    entry = materialise_model(model_cfg, dl_cfg["cache_dir"], dl_cfg.get("pip"), out_dir,
+                              dl_cfg.get("allow_outside_project", True))
     write_json(entry_out, entry)
     return entry
 
 
 def download_dataset(name: str, cfg: dict, dl_cfg: dict, out_path: str, entry_out: str) -> dict:
-    Path(dl_cfg["cache_dir"]).mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dl_cfg["cache_dir"]))
-    try:
-        data, entry = ds.materialise(name, cfg, dl_cfg["cache_dir"], dl_cfg.get("pip"), work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with job_workdir(dl_cfg["cache_dir"], f"dataset-{name}") as work:  # the extracted member
+        data, entry = ds.materialise(name, cfg, dl_cfg["cache_dir"], dl_cfg.get("pip"), work,
+                                     dl_cfg.get("allow_outside_project", True))
     ds.save(name, data, out_path)
     entry["path"] = out_path
     write_json(entry_out, entry)

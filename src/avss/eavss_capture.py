@@ -63,13 +63,14 @@ def capture_fold(model_dir: str, item_paths: list[str], fold: int, cfg: ClassCap
                  outs: dict[str, tuple[str, str]]) -> dict:
     """Capture both classes for ``fold``; ``outs[class] = (npz, json)``. Returns item counts."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .hf_io import load_local
 
     if cfg.text not in ("qa", "answer"):
         raise PipelineError(f"eavss.text: {cfg.text!r} is not one of ['qa', 'answer']")
     texts = class_texts(read_items(item_paths), fold, cfg)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    tok = AutoTokenizer.from_pretrained(model_dir)
+    model, tok = load_local(model_dir, dtype=torch.float32)
+    model.eval()
     ccfg = CaptureConfig(site=cfg.site, pooling="all", batch_size=cfg.batch_size, max_length=cfg.max_length,
                          progress=False)
     for name in CLASSES:

@@ -24,15 +24,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from pipeutil.io import PipelineError, atomic_path, write_json
+from pipeutil.io import PipelineError, atomic_path, remove_stale_temporaries, write_json
 
 from .finetune_data import Encoded, TrainQuestion, batch_for_step, encode
 from .finetune_lora import add_lora, merge_lora
 from .hooks import BlockIO, block_hooks, find_decoder_layers
 
 log = logging.getLogger(__name__)
+STATE_FILE = "state.safetensors"  # resume state: tensors only; the rest is in meta.json
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -184,12 +186,47 @@ def _config_key(cfg: FinetuneConfig, layers: list[int]) -> str:
 
 
 def _save_state(state_dir: Path, meta: dict, params: list[torch.nn.Parameter], opt, history: list[dict]) -> None:
-    """Write the resumable state atomically (trainable tensors, optimiser, step, loss history)."""
+    """Write the resumable state atomically: tensors (trainable parameters, optimiser moments, torch RNG) as
+    safetensors, everything else (step, loss history, optimiser hyper-parameters) as JSON. No pickle."""
+    tensors = {f"param.{i}": p.detach().contiguous().clone() for i, p in enumerate(params)}
+    sd = opt.state_dict()
+    scalars: dict[str, dict] = {}
+    for idx, st in sd["state"].items():
+        for key, val in st.items():
+            if torch.is_tensor(val):
+                tensors[f"opt.{idx}.{key}"] = val.detach().contiguous().clone()
+            else:
+                scalars.setdefault(str(idx), {})[key] = val
+    tensors["torch_rng"] = torch.get_rng_state()
     with atomic_path(state_dir) as tmp:
         tmp.mkdir()
-        torch.save({"params": [p.detach().clone() for p in params], "optimizer": opt.state_dict(),
-                    "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
-        write_json(tmp / "meta.json", {**meta, "history": history})
+        save_file(tensors, str(tmp / STATE_FILE))
+        write_json(tmp / "meta.json", {**meta, "history": history,
+                                       "optimizer": {"param_groups": sd["param_groups"], "scalars": scalars}})
+
+
+def _load_state(state_dir: Path, old: dict, params: list[torch.nn.Parameter], opt) -> None:
+    """Put a state written by _save_state into ``params``, ``opt`` and torch's RNG."""
+    try:
+        tensors = load_file(str(state_dir / STATE_FILE))
+    except Exception as exc:  # safetensors raises its own error types on a damaged file
+        raise PipelineError(f"{state_dir / STATE_FILE}: unreadable resume state ({exc}); delete the folder "
+                            "to start over") from exc
+    saved = [tensors.get(f"param.{i}") for i in range(len(params))]
+    if any(t is None or t.shape != p.shape for t, p in zip(saved, params)) or f"param.{len(params)}" in tensors:
+        raise PipelineError(f"{state_dir}: resume checkpoint does not match the trainable parameters")
+    state: dict[int, dict] = {}
+    for key, val in tensors.items():
+        if key.startswith("opt."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = val
+    for idx, extra in old["optimizer"].get("scalars", {}).items():
+        state.setdefault(int(idx), {}).update(extra)
+    with torch.no_grad():
+        for p, t in zip(params, saved):
+            p.copy_(t)
+    opt.load_state_dict({"state": state, "param_groups": old["optimizer"]["param_groups"]})
+    torch.set_rng_state(tensors["torch_rng"])
 
 
 def _resume(state_dir: Path, meta: dict, params: list[torch.nn.Parameter], opt) -> tuple[int, list[dict]]:
@@ -205,14 +242,11 @@ def _resume(state_dir: Path, meta: dict, params: list[torch.nn.Parameter], opt) 
     if old.get("config_key") != meta["config_key"]:
         log.warning("%s: resume state has another configuration; starting from step 0", state_dir)
         return 0, []
-    state = torch.load(state_dir / "state.pt", weights_only=False)
-    if len(state["params"]) != len(params) or any(a.shape != b.shape for a, b in zip(state["params"], params)):
-        raise PipelineError(f"{state_dir}: resume checkpoint does not match the trainable parameters")
-    with torch.no_grad():
-        for p, saved in zip(params, state["params"]):
-            p.copy_(saved)
-    opt.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["torch_rng"])
+    if not (state_dir / STATE_FILE).is_file() or "optimizer" not in old:
+        # e.g. a state.pt of an older version: a pickle, which could run code when loaded; never read it
+        log.warning("%s: no %s (safetensors) resume state; starting from step 0", state_dir, STATE_FILE)
+        return 0, []
+    _load_state(state_dir, old, params, opt)
     log.info("resuming %s at step %d", state_dir, old["step"])
     return int(old["step"]), list(old.get("history", []))
 
@@ -249,12 +283,12 @@ def run_finetune(model_dir: str, questions: list[TrainQuestion], layers: list[in
 
     Interrupted runs resume from ``state_dir`` (removed after success). Returns finetune.json's content.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from .hf_io import load_local
 
     base_fp = model_fingerprint(model_dir)
+    remove_stale_temporaries(state_dir)  # a save killed half-way
     _seed_all(cfg.seed)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    tok = AutoTokenizer.from_pretrained(model_dir)
+    model, tok = load_local(model_dir, dtype=torch.float32)
     layers = check_layers(list(layers), len(decoder_layers(model)), "finetune layers")
     params = set_trainable(model, layers, cfg)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)

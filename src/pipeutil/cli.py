@@ -1,4 +1,5 @@
-"""Entry-point helper for rule scripts: log to the rule's log file, turn PipelineError into exit 1."""
+"""Entry-point helper for rule scripts: log to the rule's log file, turn PipelineError into exit 1,
+remove what a killed earlier run of the same job left beside its outputs."""
 from __future__ import annotations
 
 import logging
@@ -6,17 +7,24 @@ import sys
 import traceback
 from contextlib import contextmanager
 
-from .io import PipelineError
+from .io import PipelineError, remove_stale_temporaries
 
 
 @contextmanager
-def rule_logging(log_path: str | None):
-    """Send logging (and stderr) of a rule script to ``log_path``; exit 1 with a clear message on error."""
+def rule_logging(log_path: str | None, outputs=()):
+    """Send logging (and stderr) of a rule script to ``log_path``; exit 1 with a clear message on error.
+
+    ``outputs`` (the rule's ``snakemake.output``): the atomic-write temporaries of these paths that a killed
+    run left (``.<name>.<random>.tmp``) are removed first; other jobs' temporaries are not touched.
+    """
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
         handlers.append(logging.FileHandler(log_path, mode="w"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         handlers=handlers, force=True)
+    for out in outputs:
+        for stale in remove_stale_temporaries(out):
+            logging.getLogger("rule").info("removed %s, left by an interrupted run", stale)
     try:
         yield logging.getLogger("rule")
     except PipelineError as exc:

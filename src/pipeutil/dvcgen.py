@@ -5,8 +5,9 @@ and output files), so the result does not depend on which outputs exist. A phase
 Per phase:
   cmd    snakemake --cores all --allowed-rules <its rules> -- phase_<phase>
          (--allowed-rules stops DVC's stage from re-running upstream rules);
-  deps   the upstream phases' folders it reads, other input files, its .smk file, the scripts of
-         its rules and the src/ packages those scripts import;
+  deps   the upstream phases' folders it reads, other input files and folders (e.g. file: sources;
+         files inside an input folder are covered by it), its .smk file, the scripts of its rules and
+         the src/ packages those scripts import;
   params the params.yaml sections its .smk file reads (config["<section>"]);
   outs   results/<phase> (the whole folder, so a dvc pull restores every intermediate too).
 Top-level metrics: every ``*metrics*.json`` output; plots: every ``.png`` output.
@@ -66,6 +67,13 @@ def _imports(script: Path) -> set[str]:
     return set(re.findall(r"^\s*(?:from|import)\s+(avss|ball3d|pipeutil)\b", text, re.M))
 
 
+def _without_covered(paths: list[str]) -> list[str]:
+    """Drop the inputs that lie inside another input of the job (the files of a local folder source,
+    listed for Snakemake's time stamps): DVC hashes the folder as a whole."""
+    given = set(paths)
+    return [p for p in paths if not any(str(parent) in given for parent in Path(p).parents)]
+
+
 def build_stages(jobs: list[dict], root: Path) -> dict:
     rules, outs, inputs = defaultdict(set), defaultdict(set), defaultdict(set)
     for job in jobs:
@@ -75,7 +83,7 @@ def build_stages(jobs: list[dict], root: Path) -> dict:
                 raise PipelineError(f"rule {job['rule']} writes {out}, outside results/<phase>/")
             rules[phase].add(job["rule"])
             outs[phase].add(out)
-            inputs[phase].update(job["input"])
+            inputs[phase].update(_without_covered(job["input"]))
     stages, metrics, plots = {}, [], []
     for phase in sorted(rules):
         deps, packages = set(), set()

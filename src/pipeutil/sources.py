@@ -66,6 +66,78 @@ def sha256_of(path: str | Path) -> str:
     return h.hexdigest()
 
 
+# ------------------------------------------------------------------ local (file:) sources
+def local_path(spec: str, where: str, root: str | Path = ".", allow_outside: bool = True) -> Path:
+    """The resolved path of a ``file:`` source (relative to ``root``, the project folder; links followed).
+
+    ``allow_outside=False`` refuses a path that resolves outside ``root`` (params
+    ``download.allow_outside_project``).
+    """
+    spec = spec[5:] if spec.startswith("file:") else spec
+    root = Path(root).resolve()
+    given = Path(spec).expanduser()
+    full = (given if given.is_absolute() else root / given).resolve()
+    if not allow_outside and not full.is_relative_to(root):
+        raise PipelineError(f"{where}: file:{spec} resolves to {full}, outside the project folder {root}; "
+                            "move it into the project or set download.allow_outside_project: true")
+    if not full.exists():
+        raise PipelineError(f"{where}: local path {spec} does not exist (resolved: {full})")
+    return full
+
+
+def local_files(path: Path) -> list[Path]:
+    """``path`` itself for a file; every file below it (sorted, links followed) for a folder."""
+    if not path.is_dir():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.is_file())
+
+
+def tree_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes; of a folder: sha256 over the lines '<relative path>\0<sha256 of the file>\n'
+    of every file below it, sorted by relative path (POSIX separators)."""
+    path = Path(path)
+    if not path.is_dir():
+        return sha256_of(path)
+    h = hashlib.sha256()
+    for f in local_files(path):
+        h.update(f"{f.relative_to(path).as_posix()}\0{sha256_of(f)}\n".encode())
+    return h.hexdigest()
+
+
+def verify_local(path: Path, sha256: str | None, where: str) -> dict:
+    """Manifest fields of a local source: its sha256 (see tree_sha256), checked against ``sha256`` when given."""
+    digest = tree_sha256(path)
+    if sha256 and digest != sha256:
+        what = "folder digest (tree_sha256)" if path.is_dir() else "sha256"
+        raise PipelineError(f"{where}.sha256: {path} has {what} {digest}, params expect {sha256}; refusing to use it")
+    return {"sha256": digest, "sha256_verified": bool(sha256)}
+
+
+def local_inputs(value, root: str | Path = ".", allow_outside: bool = True, where: str = "params") -> list[str]:
+    """Every ``file:`` source inside a params value (str, list or dict, searched recursively), as Snakemake
+    inputs: a file, or a folder followed by every file below it (Snakemake compares file times, so an edit
+    inside a folder re-runs the job; the dvc.yaml generator keeps the folder only). Paths inside ``root``
+    are given relative to it, others absolute."""
+    found: list[tuple[str, str]] = []
+
+    def walk(node, at):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{at}.{k}")
+        elif isinstance(node, (list, tuple)):
+            for i, v in enumerate(node):
+                walk(v, f"{at}[{i}]")
+        elif isinstance(node, str) and node.startswith("file:"):
+            found.append((node, at))
+    walk(value, where)
+    root_abs, out = Path(root).resolve(), []
+    for spec, at in found:
+        full = local_path(spec, at, root, allow_outside)
+        for p in ([full] + local_files(full) if full.is_dir() else [full]):
+            out.append(str(p.relative_to(root_abs)) if p.is_relative_to(root_abs) else str(p))
+    return list(dict.fromkeys(out))
+
+
 # ------------------------------------------------------------------ fetching archives
 def fetch_archive(src: Source, sha256: str, cache_dir: str | Path, pip: str | None = None,
                   where: str = "source") -> Path:
@@ -79,6 +151,8 @@ def fetch_archive(src: Source, sha256: str, cache_dir: str | Path, pip: str | No
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as lock:  # parallel jobs may want the same archive
         fcntl.flock(lock, fcntl.LOCK_EX)
+        for stale in folder.glob(".partial-*"):  # a killed download's; nobody else holds the lock
+            shutil.rmtree(stale, ignore_errors=True)
         for cand in sorted(folder.iterdir()):
             if cand.is_file() and not cand.name.startswith(".") and sha256_of(cand) == sha256:
                 return cand
@@ -184,18 +258,28 @@ def _check_member_name(name: str, archive: Path) -> PurePosixPath:
     return p
 
 
-def _archive_entries(archive: Path):
-    """Yield (name, is_dir, is_link, opener) for each entry, with sdists' top folder stripped."""
-    if archive.suffix in (".whl", ".zip"):
-        zf = zipfile.ZipFile(archive)
-        for info in zf.infolist():
-            is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
-            yield info.filename, info.is_dir(), is_link, (lambda i=info: zf.open(i))
-        return
-    tf = tarfile.open(archive, "r:*")
-    for member in tf:
-        name = member.name.split("/", 1)[1] if "/" in member.name else ""
-        yield name, member.isdir(), member.issym() or member.islnk(), (lambda m=member: tf.extractfile(m))
+def _archive_entries(archive: Path, where: str):
+    """Yield (name, kind, opener) for each entry, with sdists' top folder stripped.
+
+    kind: "file", "dir", "link" or "special" (FIFO, device: never extracted).
+    """
+    try:
+        if archive.suffix in (".whl", ".zip"):
+            zf = zipfile.ZipFile(archive)
+            for info in zf.infolist():
+                mode = (info.external_attr >> 16) & 0o170000  # 0: no Unix mode recorded (a plain file)
+                kind = "dir" if info.is_dir() else {0: "file", 0o100000: "file", 0o120000: "link"}.get(mode, "special")
+                yield info.filename, kind, (lambda i=info: zf.open(i))
+            return
+        tf = tarfile.open(archive, "r:*")
+        for member in tf:
+            name = member.name.split("/", 1)[1] if "/" in member.name else ""
+            kind = ("dir" if member.isdir() else "link" if member.issym() or member.islnk()
+                    else "file" if member.isfile() else "special")
+            yield name, kind, (lambda m=member: tf.extractfile(m))
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+        raise PipelineError(f"{where}: {archive.name} is not a readable {'zip' if archive.suffix in ('.whl', '.zip') else 'tar'} "
+                            f"archive ({exc}); check the source and its sha256") from exc
 
 
 def extract_member(archive: str | Path, member: str, dest: str | Path, where: str = "member") -> Path:
@@ -205,16 +289,17 @@ def extract_member(archive: str | Path, member: str, dest: str | Path, where: st
     want = member.rstrip("/")
     found, names = False, []
     with atomic_path(dest) as tmp:
-        for name, is_dir, is_link, opener in _archive_entries(archive):
+        for name, kind, opener in _archive_entries(archive, where):
             names.append(name)
             if not name or not (name == want or name.startswith(want + "/")):
                 continue
             rel = _check_member_name(name, archive)
-            if is_link:
-                raise PipelineError(f"{archive.name}: member {name!r} is a link; refusing to extract")
+            if kind in ("link", "special"):
+                what = "a link" if kind == "link" else "not a regular file (FIFO or device)"
+                raise PipelineError(f"{where}: {archive.name}: member {name!r} is {what}; refusing to extract")
             found = True
             out = tmp if name == want else tmp / PurePosixPath(*rel.parts[len(PurePosixPath(want).parts):])
-            if is_dir:
+            if kind == "dir":
                 out.mkdir(parents=True, exist_ok=True)
                 continue
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,8 @@ def dataset_out(name):
 
 
 rule download_model:
+    input:
+        local=lambda wc: file_inputs(config["model"], "model"),
     output:
         model=directory("results/download/model"),
         entry="results/download/entries/model.json",
@@ -23,6 +25,8 @@ rule download_model:
 
 
 rule download_dataset:
+    input:
+        local=lambda wc: file_inputs(config["datasets"][wc.name], f"datasets.{wc.name}"),
     output:
         data="results/download/datasets/{name}.{ext}",
         entry="results/download/entries/{name}.{ext}.json",

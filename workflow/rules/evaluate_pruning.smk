@@ -13,6 +13,7 @@ rule evaluate_pruning:
         datasets=[_eval_dataset_path(name) for name in EVAL_PRUNING["tasks"]],
     output:
         json=f"{EVAL_PRUNING_OUT}/evaluations.json",
+        timings=f"{EVAL_PRUNING_OUT}/timings.json",  # wall-clock seconds (pipeutil.io.TIMING_FILES)
     log:
         log_of("evaluate_pruning"),
     benchmark:
@@ -76,6 +77,7 @@ rule phase_evaluate_pruning:
             "evaluate_pruning",
             [
                 f"{EVAL_PRUNING_OUT}/evaluations.json",
+                f"{EVAL_PRUNING_OUT}/timings.json",
                 f"{EVAL_PRUNING_OUT}/retention.csv",
                 f"{EVAL_PRUNING_OUT}/metrics.json",
                 f"{EVAL_PRUNING_OUT}/summary.md",

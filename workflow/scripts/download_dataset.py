@@ -3,7 +3,7 @@ from pipeutil.cli import rule_logging
 
 from avss.download import download_dataset
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     name = snakemake.wildcards.name  # noqa: F821
     entry = download_dataset(name, snakemake.params.cfg, snakemake.params.download,  # noqa: F821
                              snakemake.output.data, snakemake.output.entry)  # noqa: F821

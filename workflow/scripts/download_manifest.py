@@ -5,7 +5,7 @@ from pipeutil.cli import rule_logging
 
 from avss.download import write_manifest
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     entries = {Path(p).name.split(".")[0]: p for p in snakemake.input.datasets}  # noqa: F821
     manifest = write_manifest(snakemake.input.model, entries, snakemake.output.json,  # noqa: F821
                               snakemake.output.tsv)  # noqa: F821

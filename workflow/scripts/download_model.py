@@ -3,7 +3,7 @@ from pipeutil.cli import rule_logging
 
 from avss.download import download_model
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     entry = download_model(snakemake.params.model, snakemake.params.download,  # noqa: F821
                            snakemake.output.model, snakemake.output.entry)  # noqa: F821
     log.info("model ready: %s, %d layers, %d parameters", entry["model_type"], entry["num_hidden_layers"],

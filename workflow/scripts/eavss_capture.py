@@ -4,7 +4,7 @@ import torch
 from avss.eavss_capture import ClassCaptureConfig, capture_fold
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     torch.set_num_threads(snakemake.threads)  # noqa: F821
     out = snakemake.output  # noqa: F821
     counts = capture_fold(snakemake.input.model, list(snakemake.input.samples),  # noqa: F821

@@ -3,7 +3,7 @@ from avss.eavss import EavssConfig
 from avss.eavss_capture import score_and_plot
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     p = snakemake.params  # noqa: F821
     out = score_and_plot(list(snakemake.input.captures), p.folds, EavssConfig(**p.score), p.variance_axis,  # noqa: F821
                          p.sparsity_mode, p.sparsity_value, snakemake.input.avss, p.avss_method,  # noqa: F821

@@ -2,7 +2,7 @@
 from avss.halluc_eval import write_report
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     out = snakemake.output  # noqa: F821
     res = write_report(list(snakemake.input.runs), snakemake.params.metrics, out.metrics, out.md,  # noqa: F821
                        out.summary, out.plot)

@@ -4,7 +4,7 @@ import torch
 from avss.halluc_eval import evaluate_run
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     torch.set_num_threads(snakemake.threads)  # noqa: F821
     wc, p = snakemake.wildcards, snakemake.params  # noqa: F821
     out = evaluate_run(snakemake.input.model, snakemake.input.base, wc.variant, int(wc.fold), p.eval_dir,  # noqa: F821

@@ -5,7 +5,7 @@ from avss.finetune import FinetuneConfig
 from avss.finetune_jobs import finetune_job
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     torch.set_num_threads(snakemake.threads)  # noqa: F821
     cfg = dict(snakemake.params.cfg)  # noqa: F821
     cfg["lora_targets"] = tuple(cfg["lora_targets"])

@@ -4,7 +4,7 @@ import torch
 from avss.hallucination import SamplesConfig, write_samples
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     torch.set_num_threads(snakemake.threads)  # noqa: F821
     model = snakemake.input.get("model")  # noqa: F821
     summary = write_samples(snakemake.wildcards.dataset, snakemake.input.data,  # noqa: F821

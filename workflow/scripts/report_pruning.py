@@ -2,7 +2,7 @@
 from avss.evaluation.report import report_pruning
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     out = {k: snakemake.output[k] for k in  # noqa: F821
            ("csv", "metrics", "summary", "layer_scores", "retention", "heatmap")}
     rows = report_pruning(snakemake.input.json, out, snakemake.params.summary)  # noqa: F821

@@ -2,7 +2,7 @@
 from avss.pruning_phases import run_score
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     scores = run_score(snakemake.input.npz, snakemake.input.json, snakemake.input.ppl,  # noqa: F821
                        snakemake.params.cfg, snakemake.output.json)  # noqa: F821
     for method, entry in scores.items():

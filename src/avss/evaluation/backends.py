@@ -17,8 +17,6 @@ from collections.abc import Callable, Sequence
 import torch
 from tqdm import tqdm
 
-from pipeutil.io import PipelineError
-
 from .requests import GenerateRequest, LoglikelihoodRequest, RollingRequest
 
 log = logging.getLogger(__name__)
@@ -248,13 +246,9 @@ def _continuation_score(logits: torch.Tensor, targets: list[int]) -> tuple[float
 
 def load_hf_backend(folder: str, device: str = "auto", dtype: str = "float32", **kwargs) -> HFBackend:
     """Load a saved Hugging Face folder (model + tokenizer) into an :class:`HFBackend`."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from avss.hf_io import load_local
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype), local_files_only=True)
-        tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    except OSError as exc:
-        raise PipelineError(f"{folder}: not a loadable Hugging Face model folder ({exc})") from exc
+    model, tok = load_local(folder, dtype=getattr(torch, dtype))
     return HFBackend(model.to(device), tok, **kwargs)

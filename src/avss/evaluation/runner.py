@@ -33,7 +33,6 @@ class TaskResult:
     chance: dict[str, float | None]
     higher_is_better: dict[str, bool]
     primary: str
-    seconds: float = 0.0
     samples: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -57,7 +56,6 @@ def evaluate(backend, tasks: Sequence[Task], limits: Mapping[str, int | None] | 
     answers = _answer_all(backend, plan)
     results = {}
     for t, (task, docs, reqs) in enumerate(plan):
-        start = time.perf_counter()
         items: dict[str, list] = {m: [] for m in task.metrics}
         samples = []
         for d, (doc, doc_reqs) in enumerate(zip(docs, reqs)):
@@ -70,7 +68,7 @@ def evaluate(backend, tasks: Sequence[Task], limits: Mapping[str, int | None] | 
             task=task.name, n=len(docs), metrics={m: M.aggregate(m, v) for m, v in items.items()},
             stderr={m: M.stderr(m, v) for m, v in items.items()}, chance=task.chance(),
             higher_is_better={m: M.get_metric(m).higher_is_better for m in task.metrics},
-            primary=task.metrics[0], seconds=time.perf_counter() - start, samples=samples)
+            primary=task.metrics[0], samples=samples)
     return results
 
 

@@ -93,13 +93,15 @@ def run_sweep(model, tokenizer, methods: Mapping[str, dict], task_spec: Mapping[
         "runs": [{"method": r.method, "ratio": r.ratio, "removed": list(r.removed), "key": r.key} for r in runs],
         "per_layer": {m: list(v.get("per_layer", [])) for m, v in methods.items()},
         "evaluations": evaluations,
-        "seconds": seconds,
+        "seconds": seconds,  # wall-clock: run_evaluate_pruning moves it to the timings file
     }
 
 
 def run_evaluate_pruning(model_dir: str | Path, scores_path: str | Path, datasets_dir: str | Path,
-                         params: Mapping, out_json: str | Path, threads: int | None = None) -> dict:
-    """Phase ``evaluate_pruning``: load the dense model once, run the sweep, write evaluations.json.
+                         params: Mapping, out_json: str | Path, threads: int | None = None,
+                         timings_json: str | Path | None = None) -> dict:
+    """Phase ``evaluate_pruning``: load the dense model once, run the sweep, write evaluations.json
+    (same params -> same bytes) and the wall-clock seconds per model to ``timings_json``.
 
     params: the ``evaluate_pruning`` section of params.yaml (device, dtype, batch_size, max_length,
     share_prefix_min_tokens, seed, progress, tasks).
@@ -119,8 +121,10 @@ def run_evaluate_pruning(model_dir: str | Path, scores_path: str | Path, dataset
     opts = {k: params[k] for k in ("batch_size", "max_length", "share_prefix_min_tokens", "progress") if k in params}
     start = time.perf_counter()
     record = run_sweep(model, tok, methods, params["tasks"], datasets_dir, int(params.get("seed", 0)), opts)
+    timings = {"seconds_per_model": record.pop("seconds"), "total_seconds": time.perf_counter() - start}
     record.update({"model": str(model_dir), "model_type": model.config.model_type, "device": device,
-                   "params": dict(params), "total_seconds": time.perf_counter() - start,
-                   "scores_meta": json.loads(Path(scores_path).read_text()).get("_meta")})
+                   "params": dict(params), "scores_meta": json.loads(Path(scores_path).read_text()).get("_meta")})
     write_json(out_json, record)
-    return record
+    if timings_json:
+        write_json(timings_json, timings)
+    return {**record, **timings}
