@@ -48,3 +48,25 @@ def test_local_sources_are_snakemake_inputs_and_dvc_deps(tmp_path):
     out = _dry(repo)
     assert "rule download_model:" in out and "Updated input files:" in out and "local/model/model.safetensors" in out
     assert "local/model" in run(["dvc", "status", "download"], repo).stdout
+
+
+def test_vision_local_sources_are_snakemake_inputs(tmp_path):
+    """The vision branch's file: sources (detect.checkpoint, scenes.real videos and landmarks) are job
+    inputs too: before, a replaced checkpoint or edited landmark file left `snakemake -n` up to date."""
+    from smoke_inputs import write_smoke_inputs
+    from test_workflow_dag import merge
+    from repo_copy import ROOT
+
+    repo = copy_repo(tmp_path / "repo")
+    write_smoke_inputs(repo)
+    params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()),
+                   yaml.safe_load((ROOT / "tests/params.smoke.yaml").read_text()))
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = run(["snakemake", "-n", "--cores", "1", "phase_detect"], repo).stdout
+    jobs = out.split("\nrule ")
+    detect = [j for j in jobs if j.startswith("detect_scene:") and "heatmap" in j]
+    assert detect and all("tests/_smoke/detector.pt" in j for j in detect), detect[:1]
+    real = [j for j in jobs if j.startswith("real_scene:")]
+    assert real and "tests/_smoke/real/landmarks_px.json" in real[0], real
+    video = [j for j in jobs if j.startswith("real_scene_video:") and "left.avi" in j.split("output:")[1]]
+    assert video and "tests/_smoke/real/left.mp4" in video[0], video

@@ -11,6 +11,10 @@ def detect_scene_inputs(wc):
         # detect.checkpoint null: this run's training; else a file: source read by the script
         if config["detect"]["checkpoint"] is None:
             out["model"] = "results/train_detector/model.pt"
+        else:  # an input, so that replacing the file re-runs detection
+            out["checkpoint"] = file_inputs(
+                config["detect"]["checkpoint"], "detect.checkpoint"
+            )
         # mode roi3d centres the crops on the 3D track: it needs the calibrated cameras
         if config["detect"]["mode"] == "roi3d":
             out.setdefault("calib", f"results/calibrate/{wc.split}/{wc.scene_id}")

@@ -53,7 +53,21 @@ rule render_scene:
         "../scripts/render_scene.py"
 
 
+def real_video_source(wc):
+    """The `file:` source of one video of a real scene (scenes.real[i].cameras.<cam>.video / calib_video)."""
+    index, entry = find_real(config["scenes"], wc.scene_id)
+    for cam, spec in entry["cameras"].items():
+        for key, stem in (("video", cam), ("calib_video", f"calib_{cam}")):
+            if stem == wc.video:
+                return file_inputs(
+                    spec[key], f"scenes.real[{index}].cameras.{cam}.{key}"
+                )
+    return []  # unknown video: video_job names the error
+
+
 rule real_scene_video:
+    input:
+        local=real_video_source,
     output:
         "results/scenes/real/{scene_id}/{video}.avi",
     log:
@@ -71,7 +85,11 @@ rule real_scene_video:
 
 rule real_scene:
     input:
-        lambda wc: scene_files("real", wc.scene_id)[2:],
+        videos=lambda wc: scene_files("real", wc.scene_id)[2:],
+        local=lambda wc: file_inputs(
+            find_real(config["scenes"], wc.scene_id)[1].get("landmarks_px"),
+            f"scenes.real[{find_real(config['scenes'], wc.scene_id)[0]}].landmarks_px",
+        ),
     output:
         truth="results/scenes/real/{scene_id}/truth.json",
         landmarks="results/scenes/real/{scene_id}/landmarks_px.json",

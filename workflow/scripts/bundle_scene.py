@@ -3,7 +3,7 @@ from ball3d.solve3d import run_bundle
 from pipeutil.cli import rule_logging
 from pipeutil.io import write_json
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     inp, out = snakemake.input, snakemake.output  # noqa: F821
     timing: dict = {}
     payload = run_bundle(inp.truth, inp.get("cameras"), inp.detections, snakemake.params.cfg, timing)  # noqa: F821

@@ -4,7 +4,7 @@ from pathlib import Path
 from ball3d.calib_scene import calibrate_scene
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     scene_dir = Path(snakemake.input[0]).parent  # noqa: F821  (truth.json of the scene)
     params = snakemake.params  # noqa: F821
     report = calibrate_scene(scene_dir, params.cams, params.cfg, snakemake.output[0], params.rig)  # noqa: F821

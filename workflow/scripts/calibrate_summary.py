@@ -7,7 +7,7 @@ from ball3d.plots import load_json
 from pipeutil.cli import rule_logging
 from pipeutil.io import write_json
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     reports = [load_json(Path(d) / "report.json") for d in snakemake.input]  # noqa: F821
     summary = summarise(reports)
     write_json(snakemake.output.summary, summary)  # noqa: F821

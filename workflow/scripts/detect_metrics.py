@@ -5,7 +5,7 @@ from ball3d.detmetrics import MetricParams
 from ball3d.detrun import run_metrics
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     inp, out, par = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
     scene_dirs = [str(Path(t).parent) for t in inp.truth]
     det_files = {d: [f for f in inp.detections if Path(f).name == f"{d}.json"] for d in par.detectors}

@@ -2,7 +2,7 @@
 from ball3d.detrun import checkpoint_path, configs, run_detect, scene_inputs
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     inp, out, par, wc = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards  # noqa: F821
     _, _, dp, cp, _ = configs(par.train, par.detect)
     prep, calib = inp.get("prep"), inp.get("calib")

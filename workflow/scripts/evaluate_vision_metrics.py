@@ -2,6 +2,6 @@
 from ball3d.eval3d_run import run_metrics
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     out = run_metrics(list(snakemake.input.tracks), list(snakemake.input.truth), snakemake.output.metrics)  # noqa: F821
     log.info("%d scenes evaluated", len(out["scenes"]))

@@ -4,7 +4,7 @@ from pathlib import Path
 from ball3d.plots import camera_layout, frames_with_ball, load_json
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0]):  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output):  # noqa: F821
     truth_path = Path(snakemake.input[0])  # noqa: F821
     truth = load_json(truth_path)
     camera_layout(truth, snakemake.output.layout)  # noqa: F821

@@ -4,7 +4,7 @@ from pathlib import Path
 from ball3d.preprocess import preprocess_scene
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     inp = snakemake.input  # noqa: F821
     scene_dir = Path(inp.scene[0]).parent  # truth.json of the scene
     summary = preprocess_scene(scene_dir, inp.cameras, snakemake.params.cams, snakemake.params.cfg,  # noqa: F821

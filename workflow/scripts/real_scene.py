@@ -4,7 +4,7 @@ from pathlib import Path
 from ball3d.real_scenes import finish_real_scene, parse_real
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     par, out = snakemake.params, snakemake.output  # noqa: F821
     scene = parse_real(par.entry, par.index)
     truth = finish_real_scene(scene, Path(out.truth).parent, out.truth, out.landmarks)

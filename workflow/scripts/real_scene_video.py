@@ -2,7 +2,7 @@
 from ball3d.real_scenes import import_video
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     job = snakemake.params.job  # noqa: F821
     info = import_video(job, snakemake.output[0])  # noqa: F821
     log.info("%s (%s): %s", job["where"], job["source"], info)

@@ -4,7 +4,7 @@ from pathlib import Path
 from ball3d.scenes import generate_scene, scene_specs
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     cfg = snakemake.params.cfg  # noqa: F821
     wc = snakemake.wildcards  # noqa: F821
     spec = next(s for s in scene_specs(cfg) if s.split == wc.split and s.scene_id == wc.scene_id)

@@ -2,7 +2,7 @@
 from ball3d.detrun import configs, run_train, scene_inputs
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0]) as log:  # noqa: F821
+with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     inp, out, par = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
     net, tp, dp, _, mp = configs(par.train, par.detect)
     tp.threads = snakemake.threads  # noqa: F821
