@@ -15,6 +15,8 @@ rule capture_stats:
     benchmark:
         bench_of("capture_stats")
     threads: config["capture"]["threads"]
+    resources:
+        gpu=gpus_for(config["capture"]["device"]),
     params:
         cfg=config["capture"],
     script:
@@ -31,6 +33,8 @@ rule capture_ppl_drop:
     benchmark:
         bench_of("capture_ppl_drop")
     threads: config["capture"]["threads"]
+    resources:
+        gpu=gpus_for(config["capture"]["device"]),
     params:
         cfg=config["capture"],
     script:

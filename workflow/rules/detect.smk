@@ -36,6 +36,8 @@ rule detect_scene:
         split="train|val|test|real",
         detector="heatmap|classical",
     threads: config["detect"]["threads"]
+    resources:
+        gpu=gpus_for(config["detect"]["device"]),
     params:
         train=config["train_detector"],
         detect=config["detect"],

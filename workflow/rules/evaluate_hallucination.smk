@@ -30,6 +30,8 @@ rule evaluate_hallucination_run:
         variant="|".join(EH_VARIANTS),
         fold=r"\d+",
     threads: 1
+    resources:
+        gpu=gpus_for(EH["device"]),
     params:
         eval_dir="results/hallucination_samples/eval/fold{fold}",
         tasks=EH["tasks"],

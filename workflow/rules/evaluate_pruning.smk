@@ -18,6 +18,8 @@ rule evaluate_pruning:
     benchmark:
         bench_of("evaluate_pruning")
     threads: EVAL_PRUNING["threads"]
+    resources:
+        gpu=gpus_for(EVAL_PRUNING["device"]),
     params:
         cfg=EVAL_PRUNING,
         datasets_dir="results/download/datasets",

@@ -36,6 +36,8 @@ rule train_detector:
     benchmark:
         bench_of("train_detector")
     threads: config["train_detector"]["threads"]
+    resources:
+        gpu=gpus_for(config["train_detector"]["device"]),
     params:
         train=config["train_detector"],
         detect=config["detect"],
