@@ -36,6 +36,7 @@ def bench_of(rule_name, stem="benchmark"):
 
 
 def gpus_for(device):
-    """Resource `gpu` of a rule (the SLURM profile turns it into --gpus): 1 when its params
-    ask for CUDA (device cuda / cuda:N, preprocess backend gpu), else 0; `auto` never asks."""
+    """Resource `gpu` of a rule (the SLURM plugin turns it into --gpus): 1 when its params ask
+    for CUDA (device cuda / cuda:N, preprocess backend gpu), else 0; `auto` never asks one.
+    """
     return int(str(device).startswith("cuda") or device == "gpu")
