@@ -16,6 +16,10 @@ from repo_copy import ROOT, copy_repo
 
 PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
 BIN = Path(sys.executable).parent
+# Rules whose measured peak RSS exceeds Snakemake's default estimate (twice the input size, at least
+# 1000 MB; a directory input such as results/download/model counts as 4 kB): they declare mem_mb.
+MEM_RULES = {"download_model", "capture_stats", "capture_ppl_drop", "evaluate_pruning", "hallucination_samples",
+             "eavss_capture", "finetune", "evaluate_hallucination_run", "train_detector", "detect_scene"}
 GPU_RULES = {"capture_stats", "capture_ppl_drop", "prune_model", "evaluate_pruning",
              "evaluate_hallucination_run", "train_detector", "detect_scene", "preprocess_scene"}
 
@@ -52,16 +56,16 @@ def test_profile_takes_site_settings_from_the_environment(monkeypatch):
     assert res["slurm_partition"] == "'all'" and res["slurm_account"] == "'lab1'" and res["runtime"] == "240"
 
 
-def _dry_run_resources(repo: Path, *extra: str) -> dict[str, set[str]]:
-    """rule -> the set of its jobs' `gpu=` values in a dry run of the whole DAG."""
+def _dry_run_resources(repo: Path, *extra: str, name: str = "gpu") -> dict[str, set[str]]:
+    """rule -> the set of its jobs' values of resource ``name`` in a dry run of the whole DAG ('-': unset)."""
     out = subprocess.run([str(BIN / "snakemake"), "-n", "--cores", "1", "--forceall", *extra], cwd=repo,
                          capture_output=True, text=True, check=True).stdout
     found: dict[str, set[str]] = {}
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
         m = re.match(r"(?:local)?rule (\w+):", block)
         if m:
-            gpu = re.search(r"resources:.*\bgpu=(\d+)", block)
-            found.setdefault(m.group(1), set()).add(gpu.group(1) if gpu else "-")
+            val = re.search(rf"resources:.*\b{name}=([^,\s]+)", block)
+            found.setdefault(m.group(1), set()).add(val.group(1) if val else "-")
     return found
 
 
@@ -82,3 +86,10 @@ def test_gpu_resource_follows_the_device_params(repo):
     cuda = _dry_run_resources(repo, "--configfile", str(gpu_params))
     assert all(cuda[r] == {"1"} for r in GPU_RULES), {r: cuda[r] for r in GPU_RULES}
     assert all(v == {"-"} for r, v in cuda.items() if r not in GPU_RULES)
+
+
+def test_heavy_rules_declare_their_memory_and_fit_a_4gb_node(repo):
+    mem = _dry_run_resources(repo, name="mem_mb")
+    declared = {r for r, v in mem.items() if all(x.isdigit() for x in v)}
+    assert declared == MEM_RULES, declared ^ MEM_RULES
+    assert all(1500 <= int(x) <= 4000 for r in declared for x in mem[r])  # README: nodes with >= 4 GB

@@ -38,6 +38,7 @@ rule detect_scene:
     threads: config["detect"]["threads"]
     resources:
         gpu=gpus_for(config["detect"]["device"]),
+        mem_mb=3500,  # peak RSS 2.4 GB (heatmap, one 1080p scene)
     params:
         train=config["train_detector"],
         detect=config["detect"],

@@ -32,6 +32,7 @@ rule evaluate_hallucination_run:
     threads: 1
     resources:
         gpu=gpus_for(EH["device"]),
+        mem_mb=2000,  # peak RSS 1.2 GB (docs/eavss.md)
     params:
         eval_dir="results/hallucination_samples/eval/fold{fold}",
         tasks=EH["tasks"],

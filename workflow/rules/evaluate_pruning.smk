@@ -20,6 +20,7 @@ rule evaluate_pruning:
     threads: EVAL_PRUNING["threads"]
     resources:
         gpu=gpus_for(EVAL_PRUNING["device"]),
+        mem_mb=2500,  # peak RSS 1.5 GB
     params:
         cfg=EVAL_PRUNING,
         datasets_dir="results/download/datasets",
