@@ -96,3 +96,19 @@ def test_job_records(tmp_path):
     assert check_jobs(comp, logs, expected=4)["errors"]  # a job of the DAG never completed through SLURM
     comp.write_text(comp.read_text().replace("Name=r2 JobState=COMPLETED", "Name=r2 JobState=FAILED", 1))
     assert any("FAILED" in e for e in check_jobs(comp, logs, expected=2)["errors"])
+
+
+def test_calibration_plots_may_differ_in_a_few_pixels_only(tmp_path):
+    import matplotlib.image as mpimg
+
+    img = np.zeros((100, 100, 3))
+    a = write_tree(tmp_path / "a", BASE)
+    b = write_tree(tmp_path / "b", variant(calibrate__s__cam0_DOT_json={"K": [[1000.0 + 1e-7, 0.0], [0.0, 1000.0]],
+                                                                     "camera": "cam0"}))
+    mpimg.imsave(a / "calibrate/errors.png", img)
+    img[0, 0] = 1.0  # one pixel of 10^4
+    mpimg.imsave(b / "calibrate/errors.png", img)
+    assert check_results(a, b)["errors"] == []
+    img[:50] = 1.0  # half of the plot
+    mpimg.imsave(b / "calibrate/errors.png", img)
+    assert any("calibrate/errors.png" in e for e in check_results(a, b)["errors"])
