@@ -112,3 +112,18 @@ def test_calibration_plots_may_differ_in_a_few_pixels_only(tmp_path):
     img[:50] = 1.0  # half of the plot
     mpimg.imsave(b / "calibrate/errors.png", img)
     assert any("calibrate/errors.png" in e for e in check_results(a, b)["errors"])
+
+
+def test_a_recorded_hash_follows_the_file_it_hashes(tmp_path):
+    import torch
+
+    def tree(name, weight, seconds, sha):
+        root = write_tree(tmp_path / name, {**BASE, "train_detector/training.json": {"sha256": sha, "f1": 0.9}})
+        torch.save({"state_dict": {"w": torch.tensor([weight])}, "provenance": {"train_seconds": seconds}},
+                   root / "train_detector/model.pt")
+        return root
+
+    a = tree("a", 1.0, 7.3, "aaa")
+    assert check_results(a, tree("b", 1.0, 5.2, "bbb"))["errors"] == []  # checkpoints differ in a timing only
+    errors = check_results(a, tree("c", 2.0, 5.2, "ccc"))["errors"]  # weights differ: both files are reported
+    assert any("model.pt" in e and "/w" in e for e in errors) and any("training.json: /sha256" in e for e in errors)
