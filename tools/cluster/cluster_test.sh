@@ -7,7 +7,7 @@
 #     (own key and socket), slurmctld and slurmd (ports 6917/6918);
 #  3. builds two copies of the smoke workflow (tools/cluster/smoke_repo.py); runs one locally;
 #  4. runs the other with `snakemake --profile profiles/slurm` (no other option), interrupts it
-#     with SIGINT once jobs are queued, checks that Snakemake exits and no job of it is left in
+#     with SIGINT once 5 jobs are done and one is pending, checks that Snakemake exits and no job of it is left in
 #     the queue, then resumes it with the same command until the DAG is complete;
 #  5. checks the SLURM job records (every job COMPLETED through sbatch exactly once) and the
 #     results against the local run (tools/cluster/check.py);
