@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CORES  ?= all
 
-.PHONY: run test bench lint report dvc-yaml smoke clean-results help
+.PHONY: run test bench lint report dvc-yaml smoke cluster-test clean-results help
 
 help:
 	@echo "make run    - run the whole default pipeline (snakemake --cores $(CORES))"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench  - run every benchmark in benchmarks/, results in results/bench/*.json"
 	@echo "make report - write report.html (plots, tables, manifest) from the last run"
 	@echo "make lint   - snakefmt --check and snakemake --lint"
+	@echo "make cluster-test - the smoke DAG through a one-node SLURM on localhost (Debian, root; not in make test)"
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,3 +48,7 @@ dvc-yaml: $(STAMP)
 
 smoke: $(STAMP)  ## the smoke run of the whole DAG + DVC paths, in a temporary copy
 	$(BIN)/python -m pytest -q tests/test_workflow_dag.py
+
+cluster-test: $(STAMP)  ## profiles/slurm on a real one-node SLURM (installs it; README "Running on a cluster")
+	$(BIN)/python -m pip install -q -c requirements.lock -e ".[cluster]"
+	BIN=$(CURDIR)/$(BIN) bash tools/cluster/cluster_test.sh

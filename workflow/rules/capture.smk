@@ -15,6 +15,9 @@ rule capture_stats:
     benchmark:
         bench_of("capture_stats")
     threads: config["capture"]["threads"]
+    resources:
+        gpu=gpus_for(config["capture"]["device"]),
+        mem_mb=2000,  # peak RSS 1.3 GB
     params:
         cfg=config["capture"],
     script:
@@ -31,6 +34,9 @@ rule capture_ppl_drop:
     benchmark:
         bench_of("capture_ppl_drop")
     threads: config["capture"]["threads"]
+    resources:
+        gpu=gpus_for(config["capture"]["device"]),
+        mem_mb=2500,  # peak RSS 1.65 GB
     params:
         cfg=config["capture"],
     script:

@@ -46,3 +46,10 @@ def log_of(rule_name, stem="log"):
 
 def bench_of(rule_name, stem="benchmark"):
     return f"logs/{rule_name}/{stem}.tsv"
+
+
+def gpus_for(device):
+    """Resource `gpu` of a rule (the SLURM plugin turns it into --gpus): 1 when its params ask
+    for CUDA (device cuda / cuda:N, preprocess backend gpu), else 0; `auto` never asks one.
+    """
+    return int(str(device).startswith("cuda") or device == "gpu")

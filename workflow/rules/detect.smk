@@ -43,6 +43,9 @@ rule detect_scene:
         split="train|val|test|real",
         detector="heatmap|classical",
     threads: config["detect"]["threads"]
+    resources:
+        gpu=gpus_for(config["detect"]["device"]),
+        mem_mb=3500,  # peak RSS 2.4 GB (heatmap, one 1080p scene)
     params:
         train=config["train_detector"],
         detect=config["detect"],

@@ -17,6 +17,8 @@ rule download_model:
         log_of("download_model"),
     benchmark:
         bench_of("download_model")
+    resources:
+        mem_mb=1500,  # peak RSS 0.97 GB (default model); the rules' mem_mb: README "Running on a cluster"
     params:
         model=config["model"],
         download=config["download"],

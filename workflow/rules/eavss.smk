@@ -46,6 +46,8 @@ rule eavss_capture:
     wildcard_constraints:
         fold=r"\d+",
     threads: 1
+    resources:
+        mem_mb=2000,  # peak RSS 1.1 GB (docs/eavss.md)
     params:
         cfg={k: EV[k] for k in EAVSS_CAPTURE_KEYS},
     script:

@@ -30,6 +30,9 @@ rule evaluate_hallucination_run:
         variant="|".join(EH_VARIANTS),
         fold=r"\d+",
     threads: 1
+    resources:
+        gpu=gpus_for(EH["device"]),
+        mem_mb=2000,  # peak RSS 1.2 GB (docs/eavss.md)
     params:
         eval_dir="results/hallucination_samples/eval/fold{fold}",
         tasks=EH["tasks"],

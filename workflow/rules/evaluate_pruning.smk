@@ -19,6 +19,9 @@ rule evaluate_pruning:
     benchmark:
         bench_of("evaluate_pruning")
     threads: EVAL_PRUNING["threads"]
+    resources:
+        gpu=gpus_for(EVAL_PRUNING["device"]),
+        mem_mb=2500,  # peak RSS 1.5 GB
     params:
         cfg=EVAL_PRUNING,
         datasets_dir="results/download/datasets",

@@ -65,6 +65,8 @@ rule finetune:
         variant="|".join(FT_VARIANTS),
         fold=r"\d+",
     threads: 1
+    resources:
+        mem_mb=4000,  # peak RSS 2.7 GB, all_layers (docs/eavss.md)
     params:
         cfg={k: FT[k] for k in FT_TRAIN_KEYS},
         state_dir="results/finetune/_resume/{variant}_fold{fold}",

@@ -40,6 +40,8 @@ rule hallucination_samples:
     wildcard_constraints:
         dataset="|".join(HALLUC_DATASETS),
     threads: 1
+    resources:
+        mem_mb=1500,  # peak RSS 1.0 GB (docs/eavss.md)
     params:
         cfg=lambda wc: {
             **HS_SHARED,

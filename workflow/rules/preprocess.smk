@@ -14,6 +14,8 @@ rule preprocess_scene:
     wildcard_constraints:
         split="train|val|test|real",
     threads: config["preprocess"]["threads"]
+    resources:
+        gpu=gpus_for(config["preprocess"]["backend"]),
     params:
         cfg=config["preprocess"],
         cams=lambda wc: scene_cams(wc.split, wc.scene_id),

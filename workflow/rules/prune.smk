@@ -28,6 +28,8 @@ rule prune_model:
     wildcard_constraints:
         method="[a-z_]+",
         sel=r"n?[0-9.]+",
+    resources:
+        gpu=gpus_for(config["prune"]["device"]),
     params:
         cfg=config["prune"],
     script:

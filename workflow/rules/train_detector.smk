@@ -37,6 +37,9 @@ rule train_detector:
     benchmark:
         bench_of("train_detector")
     threads: config["train_detector"]["threads"]
+    resources:
+        gpu=gpus_for(config["train_detector"]["device"]),
+        mem_mb=4000,  # peak RSS 2.8 GB (1080p scenes)
     params:
         train=config["train_detector"],
         detect=config["detect"],
