@@ -39,13 +39,13 @@ import torch
 import yaml
 
 from ball3d.camera import Camera
-from ball3d.classical import ClassicalParams, detect_clip_classical
-from ball3d.detect import DetectParams, detect_clip, detect_scene_net
-from ball3d.detector import DetectorConfig, HeatmapNet, load_checkpoint
-from ball3d.detinput import CameraClip, det_shape, load_scene_clips
-from ball3d.detmetrics import MetricParams, evaluate
-from ball3d.roi3d import assoc_config, detect_scene_roi3d
-from ball3d.solve3d import load_cameras
+from ball3d.detection.classical import ClassicalParams, detect_clip_classical
+from ball3d.detection.infer import DetectParams, detect_clip, detect_scene_net
+from ball3d.detection.inputs import CameraClip, det_shape, load_scene_clips
+from ball3d.detection.metrics import MetricParams, evaluate
+from ball3d.detection.network import DetectorConfig, HeatmapNet, load_checkpoint
+from ball3d.detection.roi3d import assoc_config, detect_scene_roi3d
+from ball3d.fusion.phase import load_cameras
 
 TARGET_FPS = 25.0
 MODES = ("full", "roi", "roi3d")
@@ -126,9 +126,9 @@ def results_case(results: Path, split: str, model: HeatmapNet) -> SceneCase | No
 
 def rendered_case(work: Path, a) -> tuple[HeatmapNet, SceneCase, str]:
     """Render a training and a test scene (params.yaml scenes, resized), train a network on the first."""
-    from ball3d.detrun import SceneInput, run_train
-    from ball3d.scenes import generate_scene, scene_specs
-    from ball3d.train import TrainParams
+    from ball3d.detection.phase import SceneInput, run_train
+    from ball3d.detection.train import TrainParams
+    from ball3d.scenes.generate import generate_scene, scene_specs
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     cfg = params["scenes"]

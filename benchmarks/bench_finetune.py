@@ -33,7 +33,7 @@ def _rss_mb() -> float:
 
 
 def _questions(n: int = 32):
-    from avss.finetune_data import TrainQuestion
+    from avss.finetune.data import TrainQuestion
 
     return [TrainQuestion(f"bench/{i}", f"Which number comes after {i} when counting upwards?",
                           (f"The number {i + 1} comes after {i}.",),
@@ -43,8 +43,8 @@ def _questions(n: int = 32):
 def _run(model_dir: str, layers: list[int], steps: int, threads: int, queue) -> None:
     import torch
 
-    from avss.finetune import FinetuneConfig, set_trainable, train_step
-    from avss.finetune_data import batch_for_step, encode
+    from avss.finetune.data import batch_for_step, encode
+    from avss.finetune.train import FinetuneConfig, set_trainable, train_step
     from avss.hf_io import load_local
 
     torch.set_num_threads(threads)

@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from ball3d.association import AssocConfig, Association, associate, pad_candidates
-from ball3d.bundle import BundleConfig, solve, solve_problem
-from ball3d.bundle_scipy import build_problem, solve_scipy
-from ball3d.geom_synth import make_problem
-from ball3d.seqassoc import FrameHyps, associate_sequence, viterbi
-from ball3d.solve3d import naive_dlt
-from ball3d.streaming import stream
-from ball3d.synth_decoy import decoy_problem
+from ball3d.evaluation.decoy import decoy_problem
+from ball3d.evaluation.synth import make_problem
+from ball3d.fusion.graph import BundleConfig, solve, solve_problem
+from ball3d.fusion.phase import naive_dlt
+from ball3d.fusion.scipy_baseline import build_problem, solve_scipy
+from ball3d.fusion.sequence import FrameHyps, associate_sequence, viterbi
+from ball3d.fusion.streaming import stream
 
 SEQ = AssocConfig(sequence=True)
 

@@ -26,11 +26,11 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from ball3d.kernels import gpu_available  # noqa: E402
 from ball3d.pitch import ground_texture  # noqa: E402
-from ball3d.preprocess import Preprocessor, tone_lut  # noqa: E402
-from ball3d.render import Sensor, render_background  # noqa: E402
+from ball3d.preprocess.kernels import gpu_available  # noqa: E402
+from ball3d.preprocess.phase import Preprocessor, tone_lut  # noqa: E402
 from ball3d.rig import make_rig  # noqa: E402
+from ball3d.scenes.render import Sensor, render_background  # noqa: E402
 
 CFG = dict(scale=2, target_luma=100.0, max_gain=4.0, low_light_gain_threshold=1.5, low_light_gamma=0.8,
            white_balance=[1.0, 1.0, 1.0], bg_alpha=0.05, fg_threshold=18.0)

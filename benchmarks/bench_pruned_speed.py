@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avss.prune import greedy, layers_removed
-from avss.scores import n_to_remove
+from avss.pruning.prune import greedy, layers_removed
+from avss.pruning.scores import n_to_remove
 
 PROMPTS = ["The capital of France is", "Photosynthesis is the process by which",
            "In 1969, the first humans to walk on the Moon", "The main ingredients of bread are"]

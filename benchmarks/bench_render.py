@@ -20,10 +20,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from ball3d.physics import BallPhysics, simulate_ball, simulate_players  # noqa: E402
 from ball3d.pitch import ground_texture  # noqa: E402
-from ball3d.render import Sensor, render_background, render_frame  # noqa: E402
 from ball3d.rig import make_rig  # noqa: E402
+from ball3d.scenes.physics import BallPhysics, simulate_ball, simulate_players  # noqa: E402
+from ball3d.scenes.render import Sensor, render_background, render_frame  # noqa: E402
 from ball3d.videoio import write_video  # noqa: E402
 
 RIG = dict(count=6, distance_m=15.0, height_m=18.0, first_angle_deg=30.0, aim_fraction=0.4, positions=[],

@@ -70,8 +70,8 @@ def write_smoke_detector(root: str | Path) -> Path:
     """tests/_smoke/detector.pt (params detect.checkpoint of the smoke run): the hand-set "white and moving"
     network of ball3d.analytic_detector for the smoke network config. Detection in the smoke run then
     does not depend on what 30 training steps learn on this CPU (train_detector still runs)."""
-    from ball3d.analytic_detector import write_analytic_checkpoint
-    from ball3d.detector import DetectorConfig
+    from ball3d.detection.analytic import write_analytic_checkpoint
+    from ball3d.detection.network import DetectorConfig
 
     td = smoke_params(root)["train_detector"]
     path = Path(root) / "tests" / "_smoke" / "detector.pt"
@@ -119,7 +119,7 @@ def write_real_inputs(scene_dir: str | Path, out_dir: str | Path, names: dict[st
     Returns a `scenes.real` camera map {name: {video, calib_video}} of file: URIs."""
     import numpy as np
 
-    from ball3d.calibrate import synthetic_landmark_pixels
+    from ball3d.calibration.calibrate import synthetic_landmark_pixels
     from ball3d.camera import Camera
     from ball3d.pitch import landmarks
 
@@ -141,7 +141,7 @@ def write_real_inputs(scene_dir: str | Path, out_dir: str | Path, names: dict[st
 
 def write_smoke_real_scene(root: str | Path) -> Path:
     """tests/_smoke/real/: the inputs of the smoke configuration's real scene (scenes.real[0])."""
-    from ball3d.scenes import SceneSpec, generate_scene
+    from ball3d.scenes.generate import SceneSpec, generate_scene
 
     out = Path(root) / "tests" / "_smoke" / "real"
     if (out / "landmarks_px.json").is_file():

@@ -6,7 +6,7 @@ import pytest
 import torch
 from tiny_llm import CORPUS, make_tiny_llm
 
-from avss.capture import (
+from avss.capture.engine import (
     CaptureConfig,
     calibration_windows,
     capture_stats,
@@ -15,9 +15,9 @@ from avss.capture import (
     save_capture,
     window_batches,
 )
+from avss.capture.layer_ppl import leave_one_out_perplexity, window_perplexity
 from avss.hooks import count_hooks, find_decoder_layers
-from avss.layer_ppl import leave_one_out_perplexity, window_perplexity
-from avss.prune import layers_removed
+from avss.pruning.prune import layers_removed
 from pipeutil.io import PipelineError
 
 CFG = CaptureConfig(progress=False, batch_size=3)

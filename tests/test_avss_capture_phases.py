@@ -6,14 +6,14 @@ import pytest
 import yaml
 from tiny_llm import CORPUS, make_tiny_llm
 
-from avss.pruning_phases import (
+from avss.capture.phase import (
     run_capture,
     run_ppl_drop,
     run_prune,
     run_score,
     score_config,
 )
-from avss.score_plots import plot_scores_file
+from avss.pruning.plots import plot_scores_file
 from pipeutil.io import PipelineError
 
 

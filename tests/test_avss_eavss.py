@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avss.eavss import (
+from avss.eavss.scores import (
     EavssConfig,
     eavss,
     hsav,

@@ -5,23 +5,23 @@ import numpy as np
 import pytest
 from tiny_llm import make_tiny_llm
 
-from avss.eavss import EavssConfig
-from avss.eavss_capture import (
+from avss.eavss.capture import (
     ClassCaptureConfig,
     capture_fold,
     class_sparsity,
     class_texts,
     score_and_plot,
 )
-from avss.finetune_jobs import plan_variants
-from avss.halluc_eval import (
+from avss.eavss.samples import HallucItem
+from avss.eavss.scores import EavssConfig
+from avss.finetune.evaluate import (
     change_table,
     compare,
     markdown_table,
     nested_metrics,
     summary_text,
 )
-from avss.hallucination import HallucItem
+from avss.finetune.jobs import plan_variants
 from avss.stats import HistSpec
 from pipeutil.io import PipelineError, write_jsonl
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from avss.evaluation import metrics as M
-from avss.evaluation.retention import chance_adjusted_retention, mean_retention, retention, retention_rows
+from avss.pruning.retention import chance_adjusted_retention, mean_retention, retention, retention_rows
 from pipeutil.io import PipelineError
 
 

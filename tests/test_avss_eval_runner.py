@@ -6,10 +6,10 @@ import pytest
 from tiny_llm import make_tiny_llm
 
 from avss.evaluation.backends import DummyBackend
-from avss.evaluation.report import summary_markdown, table_rows, write_report
 from avss.evaluation.runner import evaluate, load_tasks, subsample
-from avss.evaluation.sweep import plan_runs, read_scores, run_sweep
 from avss.evaluation.tasks import SST2, NQOpen, SciQ, TriviaQA, TruthfulQA, WikiPerplexity, WikiQA, split_text
+from avss.pruning.report import summary_markdown, table_rows, write_report
+from avss.pruning.sweep import plan_runs, read_scores, run_sweep
 from pipeutil.io import PipelineError, write_jsonl
 
 SCIQ = {"id": "s1", "question": "What gas do plants release?", "context": " Plants make oxygen.",
@@ -156,7 +156,7 @@ def test_sweep_and_report_end_to_end(tmp_path):
 
 
 def _row(method, task, dense, pruned, ratio=0.25, chance=0.5, hib=True):
-    from avss.evaluation.retention import chance_adjusted_retention, retention
+    from avss.pruning.retention import chance_adjusted_retention, retention
 
     return {"method": method, "ratio": ratio, "removed": "1 2", "task": task, "metric": "acc", "primary": True,
             "n": 10, "dense": dense, "pruned": pruned, "stderr": 0.1, "chance": chance,
@@ -178,8 +178,8 @@ def test_summary_verdicts_and_ties():
 
 
 def test_phase_bad_input_leaves_nothing(tmp_path):
-    from avss.evaluation.report import report_pruning
-    from avss.evaluation.sweep import run_evaluate_pruning
+    from avss.pruning.report import report_pruning
+    from avss.pruning.sweep import run_evaluate_pruning
 
     make_tiny_llm(tmp_path / "model", n_layers=4, arch="llama", hidden=32)
     folder = make_datasets(tmp_path / "ds", n=2)

@@ -8,10 +8,10 @@ import torch
 from safetensors.torch import load_file
 from tiny_llm import make_tiny_llm
 
-import avss.finetune as ft
-from avss.finetune import FinetuneConfig, check_finetuned, run_finetune
-from avss.finetune_data import TrainQuestion, batch_for_step, encode, group_questions
-from avss.hallucination import HallucItem
+import avss.finetune.train as ft
+from avss.eavss.samples import HallucItem
+from avss.finetune.data import TrainQuestion, batch_for_step, encode, group_questions
+from avss.finetune.train import FinetuneConfig, check_finetuned, run_finetune
 from pipeutil.io import PipelineError
 
 QS = [TrainQuestion(f"d/{i}", f"What is {i}?", (f"It is {i}.",), (f"It is {i + 1}.", "No idea")) for i in range(8)]

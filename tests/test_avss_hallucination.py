@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from avss.evaluation.backends import DummyBackend
-from avss.folds import assign_folds
-from avss.hallucination import (
+from avss.eavss.samples import (
     HallucItem,
     build_items,
     exact_match_fn,
@@ -14,6 +12,8 @@ from avss.hallucination import (
     select_questions,
     summarise,
 )
+from avss.evaluation.backends import DummyBackend
+from avss.folds import assign_folds
 from pipeutil.io import PipelineError
 
 TFQA = [{"id": f"tfqa-{i}", "question": f"Q{i}?", "category": "c", "best_answer": "yes",

@@ -6,7 +6,7 @@ import torch
 from tiny_llm import make_tiny_llm
 
 from avss.hooks import find_decoder_layers
-from avss.prune import greedy, layers_removed, load_model, prune_layers, save_pruned
+from avss.pruning.prune import greedy, layers_removed, load_model, prune_layers, save_pruned
 from pipeutil.io import PipelineError
 
 IDS = torch.tensor([[5, 17, 42, 9, 3, 77, 11, 2, 8, 30]])  # [1, 10]

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from avss import scores as S
+from avss.pruning import scores as S
 from avss.stats import HistSpec, LayerStats
 from pipeutil.io import PipelineError
 

@@ -6,9 +6,9 @@ import pytest
 import yaml
 
 from ball3d.association import AssocConfig, associate, pad_candidates
-from ball3d.seqassoc import FrameHyps, associate_sequence, frame_hypotheses, masked_dlt, regate, viterbi
-from ball3d.solve3d import config_from, solve_scene
-from ball3d.synth_decoy import decoy_problem
+from ball3d.evaluation.decoy import decoy_problem
+from ball3d.fusion.phase import config_from, solve_scene
+from ball3d.fusion.sequence import FrameHyps, associate_sequence, frame_hypotheses, masked_dlt, regate, viterbi
 
 SEQ = AssocConfig(sequence=True)
 SINGLE = (30, 31, 32)  # frames where only cam0 sees the ball (decoy_problem's default)
@@ -168,7 +168,7 @@ def test_viterbi_matches_exhaustive_search():
 
 
 def test_distinct_keeps_the_first_of_each_assignment_also_with_many_cameras():
-    from ball3d.seqassoc import _distinct
+    from ball3d.fusion.sequence import _distinct
 
     rng = np.random.default_rng(0)
     for V, K in ((4, 3), (30, 12)):  # exact codes / row comparison
@@ -179,7 +179,7 @@ def test_distinct_keeps_the_first_of_each_assignment_also_with_many_cameras():
 
 
 def test_epipolar_distance_is_zero_for_one_point_and_large_otherwise(decoy):
-    from ball3d.seqassoc import epipolar_px, fundamental_matrices
+    from ball3d.fusion.sequence import epipolar_px, fundamental_matrices
 
     p, _ = decoy
     P = np.stack([c.P for c in p.cameras])

@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 
 from ball3d.association import AssocConfig, associate
-from ball3d.bundle import BundleConfig, solve, solve_problem
-from ball3d.bundle_factors import motion_residual
-from ball3d.bundle_scipy import solve_scipy
 from ball3d.camera import Camera
-from ball3d.geom_synth import make_problem
-from ball3d.streaming import stream
+from ball3d.evaluation.synth import make_problem
+from ball3d.fusion.factors import motion_residual
+from ball3d.fusion.graph import BundleConfig, solve, solve_problem
+from ball3d.fusion.scipy_baseline import solve_scipy
+from ball3d.fusion.streaming import stream
 
 
 def _rmse(track, truth):
@@ -133,7 +133,7 @@ def test_scipy_baseline_solves_the_same_problem():
 
 
 def test_scipy_analytic_jacobian_matches_finite_differences():
-    from ball3d.bundle_scipy import build_problem
+    from ball3d.fusion.scipy_baseline import build_problem
 
     p = make_problem(n_cameras=3, n_frames=12, noise_px=1.0, seed=9)
     assoc = associate(p.cameras, p.candidates, AssocConfig())

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ball3d.board import Board, calibration_frames
-from ball3d.calibrate import (
+from ball3d.calibration.calibrate import (
     View,
     calibrate_intrinsics,
     camera_errors,
@@ -163,7 +163,7 @@ def test_camera_file_with_non_finite_or_misshapen_values_is_rejected(tmp_path, k
 
 def test_cli_calibrates_a_folder_of_degraded_photographs(tmp_path):
     """Photographs: JPEG compression, defocus, uneven lighting and noise, in a folder."""
-    from ball3d.calib_cli import main
+    from ball3d.calibration.cli import main
 
     gt = gt_camera(800, 600)
     rng = np.random.default_rng(5)
@@ -191,7 +191,7 @@ def tiny_scene_cfg() -> dict:
 
 @pytest.fixture(scope="module")
 def tiny_scene(tmp_path_factory) -> tuple[Path, dict]:
-    from ball3d.scenes import generate_scene, scene_specs
+    from ball3d.scenes.generate import generate_scene, scene_specs
 
     cfg = tiny_scene_cfg()
     d = tmp_path_factory.mktemp("scene") / "s"
@@ -206,8 +206,8 @@ def _copy_scene(src: Path, dst: Path) -> Path:
 
 
 def test_scene_calibration_and_preprocessing_end_to_end(tiny_scene, tmp_path):
-    from ball3d.calib_scene import calibrate_scene
-    from ball3d.preprocess import preprocess_scene
+    from ball3d.calibration.phase import calibrate_scene
+    from ball3d.preprocess.phase import preprocess_scene
 
     scene, _ = tiny_scene
     report = calibrate_scene(scene, ["cam0", "cam1"], calib_cfg(max_samples=24), tmp_path / "cal",
@@ -228,7 +228,7 @@ def test_scene_calibration_and_preprocessing_end_to_end(tiny_scene, tmp_path):
 
 
 def test_scene_without_board_fails_naming_the_camera_and_writes_nothing(tiny_scene, tmp_path):
-    from ball3d.calib_scene import calibrate_scene
+    from ball3d.calibration.phase import calibrate_scene
 
     scene = _copy_scene(tiny_scene[0], tmp_path / "s")
     write_video(scene / "calib_cam1.avi", (np.full((180, 320, 3), 100, np.uint8) for _ in range(8)), 25.0)
@@ -239,7 +239,7 @@ def test_scene_without_board_fails_naming_the_camera_and_writes_nothing(tiny_sce
 
 
 def test_scene_with_mismatched_frame_rate_is_rejected(tiny_scene, tmp_path):
-    from ball3d.calib_scene import calibrate_scene
+    from ball3d.calibration.phase import calibrate_scene
 
     scene = _copy_scene(tiny_scene[0], tmp_path / "s")
     frames = list(iter_frames(scene / "cam1.avi"))
@@ -251,7 +251,7 @@ def test_scene_with_mismatched_frame_rate_is_rejected(tiny_scene, tmp_path):
 
 
 def test_preprocess_rejects_an_impossible_camera_file(tiny_scene, tmp_path):
-    from ball3d.preprocess import preprocess_scene
+    from ball3d.preprocess.phase import preprocess_scene
 
     scene = tiny_scene[0]
     cal = tmp_path / "cal"
@@ -269,7 +269,7 @@ def test_preprocess_rejects_an_impossible_camera_file(tiny_scene, tmp_path):
 
 
 def test_scene_whose_video_shows_no_pitch_lines_fails_naming_the_camera(tiny_scene, tmp_path):
-    from ball3d.calib_scene import calibrate_scene
+    from ball3d.calibration.phase import calibrate_scene
 
     scene = _copy_scene(tiny_scene[0], tmp_path / "s")
     rng = np.random.default_rng(0)
@@ -284,7 +284,7 @@ def test_scene_whose_video_shows_no_pitch_lines_fails_naming_the_camera(tiny_sce
 
 def test_landmarks_truth_mode_and_clicks_as_the_initial_pose(tiny_scene, tmp_path):
     """landmarks_truth = PnP on simulated clicks; with landmarks_px.json the line fit starts from the clicks."""
-    from ball3d.calib_scene import calibrate_scene, summarise
+    from ball3d.calibration.phase import calibrate_scene, summarise
 
     scene = _copy_scene(tiny_scene[0], tmp_path / "s")
     rep = calibrate_scene(scene, ["cam0"], calib_cfg(max_samples=24, extrinsics="landmarks_truth"), tmp_path / "a")

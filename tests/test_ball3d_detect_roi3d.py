@@ -15,12 +15,12 @@ import yaml
 from torch import nn
 
 from ball3d.camera import Camera, look_at
-from ball3d.classical import ClassicalParams
-from ball3d.detect import DetectParams, detect_clip, roi_window
-from ball3d.detector import DetectorConfig, HeatmapNet, save_checkpoint
-from ball3d.detinput import CameraClip, Lens, load_scene_clips
-from ball3d.detrun import SceneInput, run_detect
-from ball3d.roi3d import (
+from ball3d.detection.classical import ClassicalParams
+from ball3d.detection.infer import DetectParams, detect_clip, roi_window
+from ball3d.detection.inputs import CameraClip, Lens, load_scene_clips
+from ball3d.detection.network import DetectorConfig, HeatmapNet, save_checkpoint
+from ball3d.detection.phase import SceneInput, run_detect
+from ball3d.detection.roi3d import (
     CamState,
     Predictor3D,
     assoc_config,
@@ -51,7 +51,7 @@ class BrightMovingBlob(nn.Module):
 def scene(tmp_path_factory):
     """A rendered 3-camera scene (320x180, 16 frames, a kick at frame ~9), no players, a big ball
     (0.4 m, a few pixels wide) so the hand-built detector finds it; calibrated = true cameras."""
-    from ball3d.scenes import generate_scene, scene_specs
+    from ball3d.scenes.generate import generate_scene, scene_specs
 
     cfg = copy.deepcopy(yaml.safe_load((ROOT / "params.yaml").read_text())["scenes"])
     cfg.update(width=320, height=180, n_frames=16)
@@ -187,7 +187,7 @@ def _checkpoint(path: Path) -> Path:
 
 def test_run_detect_roi3d_writes_the_usual_file_with_3d_statistics(scene, tmp_path, monkeypatch):
     scene_dir, calib, truth = scene
-    from ball3d import detrun
+    from ball3d.detection import phase as detrun
 
     monkeypatch.setattr(detrun, "load_checkpoint", lambda *a, **k: (BrightMovingBlob().eval(), {"train_scenes": []}))
     p = DetectParams(mode="roi3d", top_k=2, roi_size=32)
@@ -224,7 +224,7 @@ def test_roi3d_without_calibrated_cameras_is_a_clear_error(scene, tmp_path):
 
 
 def test_training_validation_uses_roi3d_only_with_calibrated_cameras(scene, caplog):
-    from ball3d.detrun import detect_scenes_net
+    from ball3d.detection.phase import detect_scenes_net
 
     scene_dir, calib, truth = scene
     model = BrightMovingBlob().eval()
@@ -242,8 +242,8 @@ def test_training_validation_uses_roi3d_only_with_calibrated_cameras(scene, capl
 def test_rescore_demotes_candidates_that_contradict_the_3d_fix():
     from types import SimpleNamespace
 
-    from ball3d.geom_synth import ring_cameras
-    from ball3d.roi3d import CamState, rescore
+    from ball3d.detection.roi3d import CamState, rescore
+    from ball3d.evaluation.synth import ring_cameras
 
     cam = ring_cameras(3)[0]
     xyz = np.array([3.0, -2.0, 0.11])

@@ -11,15 +11,15 @@ import shutil
 import numpy as np
 import pytest
 
-from ball3d.analytic_detector import write_analytic_checkpoint
-from ball3d.classical import ClassicalParams
-from ball3d.detect import DetectParams, detect_clip
-from ball3d.detector import DetectorConfig, load_checkpoint
-from ball3d.detinput import load_scene_clips
-from ball3d.detmetrics import MetricParams
-from ball3d.detrun import SceneInput, run_detect, run_metrics, run_train
-from ball3d.detsynth import write_scene
-from ball3d.train import TrainParams
+from ball3d.detection.analytic import write_analytic_checkpoint
+from ball3d.detection.classical import ClassicalParams
+from ball3d.detection.infer import DetectParams, detect_clip
+from ball3d.detection.inputs import load_scene_clips
+from ball3d.detection.metrics import MetricParams
+from ball3d.detection.network import DetectorConfig, load_checkpoint
+from ball3d.detection.phase import SceneInput, run_detect, run_metrics, run_train
+from ball3d.detection.synth import write_scene
+from ball3d.detection.train import TrainParams
 from pipeutil.io import PipelineError
 
 SIZE = (160, 96)  # full-resolution synthetic frames; the detector runs at half size
@@ -149,8 +149,8 @@ def test_analytic_network_computes_its_documented_formula(tmp_path):
     import cv2
     import torch
 
-    from ball3d.analytic_detector import AnalyticParams, analytic_heatmap_net
-    from ball3d.detect import heatmaps
+    from ball3d.detection.analytic import AnalyticParams, analytic_heatmap_net
+    from ball3d.detection.infer import heatmaps
 
     cfg = DetectorConfig(n_frames=3, width=8, scale=0.5, color=True, input_source="preprocess")
     p = AnalyticParams()
@@ -178,7 +178,7 @@ def test_detect_checkpoint_parameter_reuses_a_file_and_checks_it(trained, tmp_pa
 
     import yaml
 
-    from ball3d.detrun import checkpoint_path
+    from ball3d.detection.phase import checkpoint_path
     from pipeutil.params import validate_params
     from pipeutil.sources import sha256_of
 

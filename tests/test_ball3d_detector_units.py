@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from ball3d.classical import ClassicalParams, blob_candidates
-from ball3d.detect import heatmaps, roi_window, topk_peaks
-from ball3d.detector import DetectorConfig, HeatmapNet, load_checkpoint, save_checkpoint
-from ball3d.detinput import CameraClip, foreground, stack_input, standardise
-from ball3d.detmetrics import MetricParams, evaluate, frame_outcome, frame_subsets
+from ball3d.detection.classical import ClassicalParams, blob_candidates
+from ball3d.detection.infer import heatmaps, roi_window, topk_peaks
+from ball3d.detection.inputs import CameraClip, foreground, stack_input, standardise
+from ball3d.detection.metrics import MetricParams, evaluate, frame_outcome, frame_subsets
+from ball3d.detection.network import DetectorConfig, HeatmapNet, load_checkpoint, save_checkpoint
 from pipeutil.io import PipelineError
 
 
@@ -150,8 +150,8 @@ def _camera(name="cam0", W=320, H=180):
 
 
 def test_lens_maps_between_distorted_and_undistorted_pixels():
-    from ball3d.detinput import Lens
-    from ball3d.preprocess import output_intrinsics
+    from ball3d.detection.inputs import Lens
+    from ball3d.preprocess.phase import output_intrinsics
     cam = _camera()
     lens = Lens(output_intrinsics(cam.K, 2), cam.K, cam.dist)
     uv = np.array([[10.0, 12.0], [160.0, 90.0], [300.0, 170.0]])
@@ -162,8 +162,8 @@ def test_lens_maps_between_distorted_and_undistorted_pixels():
 
 
 def test_preprocessed_clip_loads_maps_and_checks(tmp_path):
-    from ball3d.detinput import load_prep_clip
-    from ball3d.preprocess import output_intrinsics
+    from ball3d.detection.inputs import load_prep_clip
+    from ball3d.preprocess.phase import output_intrinsics
     cam = _camera()
     K_out = output_intrinsics(cam.K, 2)
     frames = np.full((4, 90, 160, 3), 40, np.uint8)  # (T, h, w, 3)
@@ -186,7 +186,7 @@ def test_preprocessed_clip_loads_maps_and_checks(tmp_path):
 
 
 def test_cuda_request_without_gpu_is_a_clear_error():
-    from ball3d.detector import resolve_device
+    from ball3d.detection.network import resolve_device
     assert resolve_device("cpu").type == "cpu"
     if not torch.cuda.is_available():
         with pytest.raises(PipelineError, match="no GPU"):
@@ -194,8 +194,8 @@ def test_cuda_request_without_gpu_is_a_clear_error():
 
 
 def test_colour_input_stacks_three_channels_per_frame(tmp_path):
-    from ball3d.detinput import load_clip
-    from ball3d.detsynth import write_scene
+    from ball3d.detection.inputs import load_clip
+    from ball3d.detection.synth import write_scene
     write_scene(tmp_path / "s", 5, n_cams=1, size=(64, 48), n_frames=4)
     clip = load_clip(tmp_path / "s" / "cam0.avi", "cam0", 0.5, color=True)
     assert clip.color.shape == (4, 3, 24, 32) and clip.color.dtype == np.float16
@@ -214,15 +214,15 @@ def test_colour_input_stacks_three_channels_per_frame(tmp_path):
 def test_occluded_boost_draws_more_windows_from_partly_hidden_frames():
     from types import SimpleNamespace
 
-    from ball3d.detector import DetectorConfig
-    from ball3d.train import TrainParams, clip_bank
+    from ball3d.detection.network import DetectorConfig
+    from ball3d.detection.train import TrainParams, clip_bank
 
     T, h, w = 20, 48, 64
     clip = SimpleNamespace(det_size=(w, h), n_frames=T, fg=np.zeros((T, h, w), np.float32),
                            to_det=lambda uv: np.atleast_2d(np.asarray(uv, float)))
     truth = {"uv": [[32.0, 24.0]] * T, "visible_fraction": [0.5 if t < 2 else 1.0 for t in range(T)]}
     cfg = DetectorConfig(n_frames=1, use_foreground=False, color=False)
-    import ball3d.train as train_mod
+    import ball3d.detection.train as train_mod
 
     counts = {}
     for boost in (1.0, 8.0):

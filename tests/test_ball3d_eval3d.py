@@ -4,15 +4,15 @@ import json
 import numpy as np
 import pytest
 
-from ball3d.eval3d import (
+from ball3d.evaluation.metrics import (
     mean_over_seeds,
     method_metrics,
     p95,
     rmse,
 )
-from ball3d.eval3d_run import run_metrics, run_plots, run_sweeps_phase
-from ball3d.geom_synth import candidates_to_contract, make_problem, to_truth
-from ball3d.solve3d import run_bundle
+from ball3d.evaluation.phase import run_metrics, run_plots, run_sweeps_phase
+from ball3d.evaluation.synth import candidates_to_contract, make_problem, to_truth
+from ball3d.fusion.phase import run_bundle
 from pipeutil.io import PipelineError
 
 FAST = {"cameras": "calibrated", "streaming": {"enabled": True, "lag_frames": 6, "innovation_gate_m": 0.3}}

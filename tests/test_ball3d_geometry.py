@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from ball3d.association import AssocConfig, associate, pad_candidates
-from ball3d.geom_synth import make_problem
+from ball3d.evaluation.synth import make_problem
 from ball3d.triangulate import dlt, dlt_cv2, refine, reprojection_px, undistort
 from pipeutil.io import PipelineError
 

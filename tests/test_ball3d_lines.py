@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 import yaml
 
-from ball3d.calibrate import camera_errors
-from ball3d.camera import Camera, look_at
-from ball3d.linereg import (
+from ball3d.calibration.calibrate import camera_errors
+from ball3d.calibration.linereg import (
     align_camera,
     dense_model,
     line_evidence,
     project,
     visible_points,
 )
+from ball3d.camera import Camera, look_at
 from ball3d.pitch import ground_texture, line_polylines
-from ball3d.render import render_background
+from ball3d.scenes.render import render_background
 from pipeutil.io import PipelineError
 
 ROOT = Path(__file__).resolve().parents[1]

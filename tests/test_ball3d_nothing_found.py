@@ -13,18 +13,18 @@ import yaml
 from torch import nn
 
 from ball3d.association import AssocConfig, associate
-from ball3d.bundle import BundleConfig, solve
-from ball3d.detect import DetectParams
-from ball3d.detector import DetectorConfig
-from ball3d.detinput import CameraClip
-from ball3d.detmetrics import MetricParams, evaluate
-from ball3d.detrun import plot_f1
-from ball3d.eval3d_run import run_metrics, run_plots
-from ball3d.geom_synth import candidates_to_contract, make_problem, ring_cameras, to_truth
-from ball3d.roi3d import assoc_config, detect_scene_roi3d
-from ball3d.seqassoc import associate_sequence
-from ball3d.solve3d import run_bundle, solve_scene
-from ball3d.streaming import stream
+from ball3d.detection.infer import DetectParams
+from ball3d.detection.inputs import CameraClip
+from ball3d.detection.metrics import MetricParams, evaluate
+from ball3d.detection.network import DetectorConfig
+from ball3d.detection.phase import plot_f1
+from ball3d.detection.roi3d import assoc_config, detect_scene_roi3d
+from ball3d.evaluation.phase import run_metrics, run_plots
+from ball3d.evaluation.synth import candidates_to_contract, make_problem, ring_cameras, to_truth
+from ball3d.fusion.graph import BundleConfig, solve
+from ball3d.fusion.phase import run_bundle, solve_scene
+from ball3d.fusion.sequence import associate_sequence
+from ball3d.fusion.streaming import stream
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())["bundle"]  # sequence, skew variant, streaming: all on

@@ -13,9 +13,16 @@ import numpy as np
 import pytest
 import yaml
 
-from ball3d import kernels
 from ball3d.camera import Camera, look_at
-from ball3d.preprocess import Preprocessor, fixed_point_tables, remap_tables, resolve_backend, stack_frames, tone_lut
+from ball3d.preprocess import kernels
+from ball3d.preprocess.phase import (
+    Preprocessor,
+    fixed_point_tables,
+    remap_tables,
+    resolve_backend,
+    stack_frames,
+    tone_lut,
+)
 from pipeutil.io import PipelineError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,8 +129,8 @@ CUDASIM_SCRIPT = textwrap.dedent("""
     import numpy as np
     from numba import cuda
     assert cuda.is_available()
-    from ball3d import kernels
-    from ball3d.preprocess import Preprocessor, stack_frames
+    from ball3d.preprocess import kernels
+    from ball3d.preprocess.phase import Preprocessor, stack_frames
     from ball3d.camera import Camera, look_at
     R, t = look_at([0, -30, 10], [0, 0, 0])
     cam = Camera("c", K=[[60, 0, 31.5], [0, 60, 23.5], [0, 0, 1]], dist=[-0.2, 0.05, 0.001, -0.001, 0],

@@ -10,28 +10,29 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from repo_copy import copy_repo
+from smoke_inputs import smoke_scenes_cfg, write_real_inputs
+from test_workflow_dag import run
 
-from ball3d import detrun, eval3d_run
-from ball3d.calib_scene import calibrate_scene
-from ball3d.calibrate import camera_errors
+from ball3d.calibration.calibrate import camera_errors
+from ball3d.calibration.phase import calibrate_scene
 from ball3d.camera import Camera
-from ball3d.detinput import load_truth
-from ball3d.detmetrics import MetricParams
-from ball3d.real_scenes import (
+from ball3d.detection import phase as detrun
+from ball3d.detection.inputs import load_truth
+from ball3d.detection.metrics import MetricParams
+from ball3d.evaluation import phase as eval3d_run
+from ball3d.fusion.phase import load_cameras
+from ball3d.scenes.generate import SceneSpec, generate_scene
+from ball3d.scenes.real import (
     check_sources,
     materialise_real_scene,
     parse_real,
     real_scenes,
     video_job,
 )
-from ball3d.scenes import SceneSpec, generate_scene
-from ball3d.solve3d import load_cameras
 from ball3d.videoio import iter_frames, probe_video
 from pipeutil.io import PipelineError
 from pipeutil.sources import sha256_of
-from repo_copy import copy_repo
-from smoke_inputs import smoke_scenes_cfg, write_real_inputs
-from test_workflow_dag import run
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = {"cam0": "north", "cam1": "south"}

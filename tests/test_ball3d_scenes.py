@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from ball3d.camera import Camera, look_at
-from ball3d.physics import BallPhysics, _step, simulate_ball
 from ball3d.pitch import landmarks
-from ball3d.render import render_frame
 from ball3d.rig import make_rig, undistort_grid
-from ball3d.scenes import generate_scene, scene_specs
+from ball3d.scenes.generate import generate_scene, scene_specs
+from ball3d.scenes.physics import BallPhysics, _step, simulate_ball
+from ball3d.scenes.render import render_frame
 from ball3d.videoio import iter_frames, probe_video
 from pipeutil.io import PipelineError
 
@@ -137,7 +137,7 @@ def test_generate_scene_writes_videos_and_consistent_truth(tmp_path):
 
 
 def test_dribbling_touches_stay_on_the_ground_and_chasers_orbit():
-    from ball3d.physics import _kick, simulate_players
+    from ball3d.scenes.physics import _kick, simulate_players
 
     rng = np.random.default_rng(0)
     phys = BallPhysics(dribble_prob=1.0, dribble_speed=(2.0, 6.0))

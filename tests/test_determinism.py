@@ -9,12 +9,12 @@ import json
 from pathlib import Path
 
 import yaml
-
-from pipeutil.io import TIMING_FILES
 from repo_copy import ROOT, copy_repo
 from smoke_inputs import TEXT
 from test_workflow_dag import merge, run
 from tiny_llm import make_tiny_llm
+
+from pipeutil.io import TIMING_FILES
 
 LLM_RULES = ["download_model", "download_dataset", "capture_stats", "capture_ppl_drop", "score_layers"]
 TARGETS = ["results/capture/stats.npz", "results/capture/ppl_drop.json", "results/score/scores.json"]
@@ -58,11 +58,12 @@ def test_capture_and_score_phases_are_byte_identical_on_rerun(tmp_path):
 
 def test_evaluate_pruning_and_finetune_are_byte_identical_on_rerun(tmp_path):
     """Before: evaluations.json held seconds per model, per task and in total."""
-    from avss.evaluation.sweep import run_evaluate_pruning
-    from avss.finetune import FinetuneConfig, run_finetune
-    from avss.finetune_data import TrainQuestion
-    from pipeutil.io import write_jsonl, write_text
     from smoke_inputs import _rows
+
+    from avss.finetune.data import TrainQuestion
+    from avss.finetune.train import FinetuneConfig, run_finetune
+    from avss.pruning.sweep import run_evaluate_pruning
+    from pipeutil.io import write_jsonl, write_text
 
     model = tmp_path / "model"
     make_tiny_llm(model, n_layers=3)

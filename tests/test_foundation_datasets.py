@@ -6,7 +6,7 @@ import re
 import datasets
 import pytest
 
-from avss.datasets import materialise, normalise
+from avss.data.datasets import materialise, normalise
 from pipeutil.io import PipelineError
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_llm import make_tiny_llm
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from avss.model_io import load_source_model, save_model
+from avss.data.model_io import load_source_model, save_model
 from pipeutil.io import PipelineError
-from tiny_llm import make_tiny_llm
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,7 +1,7 @@
 # Phase `scenes`: render multi-camera football scenes with exact ground truth, and bring in
 # users' real footage (params scenes.real, split "real", no ground truth) (docs/vision.md).
-from ball3d.real_scenes import find_real, real_scenes, video_job  # noqa: E402
-from ball3d.scenes import camera_names, scene_specs  # noqa: E402
+from ball3d.scenes.real import find_real, real_scenes, video_job  # noqa: E402
+from ball3d.scenes.generate import camera_names, scene_specs  # noqa: E402
 
 SCENE_CAMS = camera_names(config["scenes"])
 REAL_CAMS = {s.scene_id: s.camera_names for s in real_scenes(config["scenes"])}

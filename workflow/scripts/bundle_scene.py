@@ -1,5 +1,5 @@
 """Rule bundle_scene: associate detections across cameras and solve the 3D track of one scene (every method)."""
-from ball3d.solve3d import run_bundle
+from ball3d.fusion.phase import run_bundle
 from pipeutil.cli import rule_logging
 from pipeutil.io import write_json
 

@@ -1,7 +1,7 @@
 """Rule calibrate_scene: calibrate every camera of one scene; writes <cam>.json files and report.json."""
 from pathlib import Path
 
-from ball3d.calib_scene import calibrate_scene
+from ball3d.calibration.phase import calibrate_scene
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

@@ -1,9 +1,9 @@
 """Rule calibrate_summary: errors of every calibrated camera against ground truth, as JSON and a plot."""
 from pathlib import Path
 
-from ball3d.calib_plots import calibration_errors
-from ball3d.calib_scene import summarise
-from ball3d.plots import load_json
+from ball3d.calibration.phase import summarise
+from ball3d.calibration.plots import calibration_errors
+from ball3d.scenes.plots import load_json
 from pipeutil.cli import rule_logging
 from pipeutil.io import write_json
 

@@ -1,5 +1,5 @@
 """Rule capture_ppl_drop: perplexity of the dense model and with each layer removed alone."""
-from avss.pruning_phases import run_ppl_drop
+from avss.capture.phase import run_ppl_drop
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

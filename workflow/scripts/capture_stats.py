@@ -1,5 +1,5 @@
 """Rule capture_stats: streamed per-layer activation statistics over the wiki calibration windows."""
-from avss.pruning_phases import run_capture
+from avss.capture.phase import run_capture
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

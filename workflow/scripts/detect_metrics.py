@@ -1,8 +1,8 @@
 """Rule detect_metrics: precision / recall / F1 per detector, camera and subset over the detected scenes."""
 from pathlib import Path
 
-from ball3d.detmetrics import MetricParams
-from ball3d.detrun import run_metrics
+from ball3d.detection.metrics import MetricParams
+from ball3d.detection.phase import run_metrics
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

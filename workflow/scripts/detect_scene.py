@@ -1,5 +1,5 @@
 """Rule detect_scene: top-K ball candidates per frame and camera of one scene, with one detector."""
-from ball3d.detrun import checkpoint_path, configs, run_detect, scene_inputs
+from ball3d.detection.phase import checkpoint_path, configs, run_detect, scene_inputs
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

@@ -1,7 +1,6 @@
 """Rule download_dataset: fetch one dataset, normalise it, write it with its manifest entry."""
+from avss.data.phase import download_dataset
 from pipeutil.cli import rule_logging
-
-from avss.download import download_dataset
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     name = snakemake.wildcards.name  # noqa: F821

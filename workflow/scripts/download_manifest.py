@@ -1,9 +1,8 @@
 """Rule download_manifest: merge the per-input entries into results/download/manifest.{json,tsv}."""
 from pathlib import Path
 
+from avss.data.phase import write_manifest
 from pipeutil.cli import rule_logging
-
-from avss.download import write_manifest
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     entries = {Path(p).name.split(".")[0]: p for p in snakemake.input.datasets}  # noqa: F821

@@ -1,7 +1,6 @@
 """Rule download_model: fetch the model source and save it as a plain Hugging Face folder."""
+from avss.data.phase import download_model
 from pipeutil.cli import rule_logging
-
-from avss.download import download_model
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     entry = download_model(snakemake.params.model, snakemake.params.download,  # noqa: F821

@@ -1,7 +1,7 @@
 """Rule eavss_capture: activation statistics of truthful and of hallucinated items (one fold's training questions)."""
 import torch
 
-from avss.eavss_capture import ClassCaptureConfig, capture_fold
+from avss.eavss.capture import ClassCaptureConfig, capture_fold
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

@@ -1,6 +1,6 @@
 """Rule eavss_scores: HSAV, HSS and EAVSS per layer and fold, top-k selection, plot beside AVSS."""
-from avss.eavss import EavssConfig
-from avss.eavss_capture import score_and_plot
+from avss.eavss.capture import score_and_plot
+from avss.eavss.scores import EavssConfig
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

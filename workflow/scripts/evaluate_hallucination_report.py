@@ -1,5 +1,5 @@
 """Rule evaluate_hallucination_report: metrics.json (DVC metrics), change table, plot and generated summary."""
-from avss.halluc_eval import write_report
+from avss.finetune.evaluate import write_report
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

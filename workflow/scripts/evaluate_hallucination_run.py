@@ -1,7 +1,7 @@
 """Rule evaluate_hallucination_run: evaluate one model (base or fine-tuned variant) on one fold's held-out questions."""
 import torch
 
-from avss.halluc_eval import evaluate_run
+from avss.finetune.evaluate import evaluate_run
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

@@ -1,5 +1,5 @@
 """Rule evaluate_pruning: dense + every (method, ratio) pruned model on all tasks -> evaluations.json."""
-from avss.evaluation.sweep import run_evaluate_pruning
+from avss.pruning.sweep import run_evaluate_pruning
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

@@ -1,5 +1,5 @@
 """Rule evaluate_vision_metrics: RMSE / p95 / coverage of every 3D method on every scene against truth."""
-from ball3d.eval3d_run import run_metrics
+from ball3d.evaluation.phase import run_metrics
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

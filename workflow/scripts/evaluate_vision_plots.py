@@ -1,5 +1,5 @@
 """Rule evaluate_vision_plots: trajectory vs truth, error over time and detections drawn on frames, one scene."""
-from ball3d.eval3d_run import run_plots
+from ball3d.evaluation.phase import run_plots
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

@@ -1,5 +1,5 @@
 """Rule evaluate_vision_sweeps: synthetic sweeps (cameras, noise, false detections, time skew) and target checks."""
-from ball3d.eval3d_run import run_sweeps_phase
+from ball3d.evaluation.phase import run_sweeps_phase
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

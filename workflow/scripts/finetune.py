@@ -1,8 +1,8 @@
 """Rule finetune: contrastive fine-tuning of one variant's layers on one fold's training questions."""
 import torch
 
-from avss.finetune import FinetuneConfig
-from avss.finetune_jobs import finetune_job
+from avss.finetune.jobs import finetune_job
+from avss.finetune.train import FinetuneConfig
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

@@ -1,5 +1,5 @@
 """Rule finetune_plan: the trainable layers of every variant and fold (EAVSS, random, AVSS top-k, all)."""
-from avss.finetune_jobs import write_plan
+from avss.finetune.jobs import write_plan
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

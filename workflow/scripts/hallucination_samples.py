@@ -1,7 +1,7 @@
 """Rule hallucination_samples: truthful vs hallucinated items of one dataset, split into question folds."""
 import torch
 
-from avss.hallucination import SamplesConfig, write_samples
+from avss.eavss.samples import SamplesConfig, write_samples
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

@@ -1,7 +1,7 @@
 """Rule plot_scenes: camera layout around the pitch and one frame per camera with the true ball."""
 from pathlib import Path
 
-from ball3d.plots import camera_layout, frames_with_ball, load_json
+from ball3d.scenes.plots import camera_layout, frames_with_ball, load_json
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output):  # noqa: F821

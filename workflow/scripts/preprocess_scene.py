@@ -1,7 +1,7 @@
 """Rule preprocess_scene: pre-process every camera video of one scene with its calibrated camera."""
 from pathlib import Path
 
-from ball3d.preprocess import preprocess_scene
+from ball3d.preprocess.phase import preprocess_scene
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

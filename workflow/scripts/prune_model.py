@@ -1,5 +1,5 @@
 """Rule prune_model: save the model with one method's selected layers removed (verified HF folder)."""
-from avss.pruning_phases import run_prune
+from avss.capture.phase import run_prune
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

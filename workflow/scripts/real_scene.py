@@ -1,7 +1,7 @@
 """Rule real_scene: check a real scene's imported videos together, write landmarks_px.json and truth.json."""
 from pathlib import Path
 
-from ball3d.real_scenes import finish_real_scene, parse_real
+from ball3d.scenes.real import finish_real_scene, parse_real
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

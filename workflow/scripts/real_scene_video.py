@@ -1,5 +1,5 @@
 """Rule real_scene_video: one video of a real scene (params scenes.real), re-encoded as MJPG/AVI."""
-from ball3d.real_scenes import import_video
+from ball3d.scenes.real import import_video
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

@@ -1,7 +1,7 @@
 """Rule render_scene: render one scene (every camera's video and calibration video) and its truth.json."""
 from pathlib import Path
 
-from ball3d.scenes import generate_scene, scene_specs
+from ball3d.scenes.generate import generate_scene, scene_specs
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

@@ -1,5 +1,5 @@
 """Rule report_pruning: evaluations.json -> retention table, DVC metrics, plots and summary."""
-from avss.evaluation.report import report_pruning
+from avss.pruning.report import report_pruning
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

@@ -1,5 +1,5 @@
 """Rule score_layers: AVSS and the baselines from the captured statistics -> scores.json."""
-from avss.pruning_phases import run_score
+from avss.capture.phase import run_score
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

@@ -1,5 +1,5 @@
 """Rule score_plots: per-layer scores of every method and the AVSS components."""
-from avss.score_plots import plot_scores_file
+from avss.pruning.plots import plot_scores_file
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output):  # noqa: F821

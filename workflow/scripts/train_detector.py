@@ -1,5 +1,5 @@
 """Rule train_detector: train the heatmap detector on the training scenes and validate it on the val scenes."""
-from ball3d.detrun import configs, run_train, scene_inputs
+from ball3d.detection.phase import configs, run_train, scene_inputs
 from pipeutil.cli import rule_logging
 
 with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821

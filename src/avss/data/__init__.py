@@ -1,0 +1,1 @@
+"""Stage `download`: the model and the datasets from their sources, normalised and checked."""

@@ -1,0 +1,1 @@
+"""Stages `hallucination_samples` and `eavss`: labelled items, class-conditional statistics, HSAV / HSS / EAVSS."""

@@ -1,0 +1,1 @@
+"""Stages `finetune` and `evaluate_hallucination`: contrastive fine-tuning of selected layers, held-out evaluation."""

@@ -1,0 +1,252 @@
+"""Detection mode ``roi3d``: every camera of a scene frame by frame, ROIs fed by the 3D track.
+
+For frame t the ball's 3D position is predicted from the last 3D fixes (``Predictor3D``:
+constant velocity, plus gravity while airborne), projected into every calibrated camera
+(distorted full-resolution pixels, then ``CameraClip.to_det``) and the network runs on a crop
+around that point. A weak crop there (best peak below ``track_threshold``) is kept: the ball is
+occluded in that camera and the other cameras carry the track (``roi3d_fallback: true`` reruns
+the full frame instead). A camera whose projection is unusable (no recent fix, behind the
+camera, outside the image) falls back to its own 2D extrapolation and then to the full frame,
+like mode ``roi``. Once all cameras of frame t have their candidates, the per-frame cross-camera
+association (``ball3d.association.associate_frame``) gives the 3D fix that feeds frame t+1.
+A camera whose confident top peak lies outside the re-association gate (``reassoc_gate_px``,
+the association's "near the track" radius; ``gate_px`` is too tight for detector-pixel noise)
+around that fix's projection forgets its 2D track: its next crop is centred on the 3D
+prediction, or without one it runs the full frame (a false lock is never followed; forcing a
+full frame while the 3D track is alive would cost a full pass and still centre the next crop on
+the track). ``full_every`` still forces periodic full frames on every camera.
+With a 3D fix, the scores of a camera's candidates that lie outside that gate are multiplied by
+``disagree_factor`` and the candidates re-sorted: a player's head in the crop of a camera where
+the ball is hidden no longer answers "ball" there (1 = scores left as the network gave them).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ball3d.association import AssocConfig, FrameFix, associate_frame, pad_candidates
+from ball3d.camera import Camera
+from pipeutil.io import PipelineError
+
+from .infer import DetectParams, confident, detect_frame, extrapolate, to_full_res
+from .inputs import CameraClip
+from .network import HeatmapNet
+
+log = logging.getLogger(__name__)
+GRAVITY_MPS2 = 9.81  # m/s^2, the scenes' physics (ball3d.physics) and the bundle's ballistic prior
+
+
+@dataclass
+class Predictor3D:
+    """Ball position at frame t from the last two 3D fixes: ballistic while airborne, else constant velocity."""
+    fps: float  # frames per second of the scene
+    max_age: int  # frames a prediction may coast after the last fix (detect.max_gap)
+    ball_radius_m: float = 0.11  # centre height of a ball on the ground, metres
+    ground_tol_m: float = 0.05  # fixes below radius + this are on the ground (no gravity), metres
+    reset_m: float = 2.0  # a fix this far from the prediction (kick, bounce, bad fix) restarts the track, metres
+    fixes: list = field(default_factory=list)  # [(frame, xyz (3,))], the last two
+
+    def predict(self, t: int) -> np.ndarray | None:
+        """(3,) predicted centre in metres, or None without a fix in the last ``max_age`` frames."""
+        if not self.fixes or t - self.fixes[-1][0] > self.max_age:
+            return None
+        t1, p1 = self.fixes[-1]
+        if len(self.fixes) == 1:
+            return p1.copy()
+        t0, p0 = self.fixes[-2]
+        d01, s = (t1 - t0) / self.fps, (t - t1) / self.fps  # seconds
+        airborne = max(p0[2], p1[2]) > self.ball_radius_m + self.ground_tol_m
+        g = GRAVITY_MPS2 if airborne else 0.0
+        v = (p1 - p0) / d01  # (3,) mean velocity over [t0, t1]; at t1 it is lower in z by g * d01 / 2
+        v[2] -= 0.5 * g * d01
+        x = p1 + v * s
+        x[2] = max(x[2] - 0.5 * g * s * s, self.ball_radius_m)  # the ball does not sink into the pitch
+        return x
+
+    def update(self, t: int, xyz: np.ndarray) -> None:
+        """Add the fix of frame t (a jump farther than ``reset_m`` from the prediction restarts the track)."""
+        pred = self.predict(t)
+        xyz = np.asarray(xyz, np.float64).copy()
+        if pred is None or np.linalg.norm(xyz - pred) > self.reset_m:
+            self.fixes = [(t, xyz)]
+        else:
+            self.fixes = (self.fixes + [(t, xyz)])[-2:]
+
+
+def roi_centres(cams: list[Camera], clips: list[CameraClip], xyz: np.ndarray | None,
+                margin_px: float) -> list[np.ndarray | None]:
+    """Projection of xyz into each camera in detector px, or None (no xyz, behind the camera, or
+    farther than ``margin_px`` detector pixels outside the frame).
+
+    The pinhole projection is checked first: far outside the field of view the distortion
+    polynomial folds points back into the image."""
+    out: list[np.ndarray | None] = []
+    for cam, clip in zip(cams, clips):
+        out.append(None if xyz is None else _centre_in(cam, clip, np.asarray(xyz, np.float64), margin_px))
+    return out
+
+
+def _inside(uv: np.ndarray, size: tuple[int, int], margin: float) -> bool:
+    return bool(np.all(np.isfinite(uv)) and -margin <= uv[0] <= size[0] - 1 + margin
+                and -margin <= uv[1] <= size[1] - 1 + margin)
+
+
+def _centre_in(cam: Camera, clip: CameraClip, xyz: np.ndarray, margin_px: float) -> np.ndarray | None:
+    m_full = margin_px * cam.width / clip.det_size[0]  # the margin in full-resolution px
+    ideal, depth = cam.project(xyz[None], distort=False)  # (1, 2) pinhole px, (1,)
+    if depth[0] <= 0 or not _inside(ideal[0], (cam.width, cam.height), 2 * m_full):
+        return None
+    uv, _ = cam.project(xyz[None])  # (1, 2) distorted full-res px: what clip.to_det expects
+    c = clip.to_det(uv)[0]  # (2,) detector px (undistorted for pre-processed clips)
+    return c if _inside(c, clip.det_size, margin_px) else None
+
+
+def assoc_config(params: dict | None, width: int) -> AssocConfig:
+    """AssocConfig from params.yaml bundle.association, pixel gates scaled by width / 1920 (as the bundle does)."""
+    from ball3d.fusion.phase import config_from
+
+    cfg = config_from(AssocConfig, dict(params or {}))
+    s = width / 1920.0
+    return replace(cfg, gate_px=cfg.gate_px * s, reassoc_gate_px=cfg.reassoc_gate_px * s)
+
+
+@dataclass
+class CamState:
+    """Per-camera tracking state and run statistics of the synchronous loop."""
+    history: list = field(default_factory=list)  # [(frame, (2,) detector px)] last two confident peaks
+    seconds: float = 0.0  # time spent on this camera's network passes and peak extraction
+    stats: dict = field(default_factory=lambda: {"full_frames": 0, "roi_frames": 0, "fallbacks": 0,
+                                                 "roi_from_3d": 0, "roi_from_2d": 0, "weak_kept": 0,
+                                                 "disagreements": 0})
+    rows: list = field(default_factory=list)  # per frame [[u, v, score], ...] full-res
+    cands: list = field(default_factory=list)  # per frame (n, 3) detector px
+
+
+@contextlib.contextmanager
+def _quiet(name: str):
+    """Silence a logger's warnings (pad_candidates warns on a camera without detections: per frame, that is normal)."""
+    lg = logging.getLogger(name)
+    old = lg.level
+    lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        lg.setLevel(old)
+
+
+def _centre(st: CamState, proj: np.ndarray | None, t: int, p: DetectParams) -> tuple[np.ndarray | None, bool]:
+    """ROI centre of one camera for frame t and whether it is the 3D projection: the projection,
+    else the camera's 2D extrapolation, else None (full frame)."""
+    if p.full_every > 0 and t % p.full_every == 0:
+        return None, False
+    if proj is not None:
+        st.stats["roi_from_3d"] += 1
+        return proj, True
+    c = extrapolate(st.history, t, p.max_gap)
+    if c is not None:
+        st.stats["roi_from_2d"] += 1
+    return c, False
+
+
+def check_agreement(states: list[CamState], cams: list[Camera], clips: list[CameraClip], fix: FrameFix,
+                     t: int, gate_px: float, p: DetectParams) -> None:
+    """Update the 2D histories; a confident top peak outside the gate around the 3D fix is a false
+    lock: that camera forgets its 2D track, so without a 3D prediction it runs its full frame next."""
+    for st, cam, clip in zip(states, cams, clips):
+        if fix.xyz is not None and p.disagree_factor != 1.0:
+            rescore(st, cam, clip, fix.xyz, t, gate_px, p.disagree_factor)
+        cands = st.cands[t]
+        if not confident(cands, p):
+            continue
+        if fix.xyz is not None:
+            uv, _ = cam.project(fix.xyz[None])  # (1, 2) distorted full-res px
+            top = clip.to_full(cands[:1, :2])  # (1, 2)
+            if not np.all(np.isfinite(uv)) or np.linalg.norm(top[0] - uv[0]) > gate_px:
+                st.stats["disagreements"] += 1
+                st.history = []
+                continue
+        st.history = (st.history + [(t, cands[0, :2].copy())])[-2:]
+
+
+def rescore(st: CamState, cam: Camera, clip: CameraClip, xyz: np.ndarray, t: int, gate_px: float,
+            factor: float) -> None:
+    """Multiply the scores of frame t's candidates farther than ``gate_px`` (full-res) from the 3D
+    fix's projection by ``factor`` and re-sort them (rows and detector-px candidates alike)."""
+    cands = st.cands[t]
+    if not len(cands):
+        return
+    uv, _ = cam.project(xyz[None])  # (1, 2) distorted full-res px
+    full = clip.to_full(cands[:, :2])  # (n, 2)
+    far = ~(np.linalg.norm(full - uv[0], axis=1) <= gate_px)  # NaN projection: every candidate is far
+    cands = cands.copy()
+    cands[far, 2] *= factor
+    order = np.argsort(-cands[:, 2], kind="stable")
+    st.cands[t] = cands[order]
+    st.stats["rescored"] = st.stats.get("rescored", 0) + int(far.any())
+    st.rows[t] = to_full_res(clip, [st.cands[t]])[0]
+
+
+def detect_scene_roi3d(model: HeatmapNet, clips: list[CameraClip], cams: list[Camera], p: DetectParams,
+                       fps: float, acfg: AssocConfig, ball_radius_m: float = 0.11,
+                       timing: dict | None = None) -> tuple[dict, dict]:
+    """All cameras frame-synchronously; returns per_camera rows (full-res) and statistics (per camera
+    frame counts, plus "scene": frames with a 3D fix). ``timing``, when given, receives the wall-clock
+    figures (per camera seconds and frames/s; scene seconds, association ms per frame, camera-frames/s)."""
+    by_name = {c.camera: c for c in clips}
+    missing = [c.name for c in cams if c.name not in by_name]
+    if missing:
+        raise PipelineError(f"detect.mode roi3d: calibrated cameras {missing} have no video clip")
+    clips = [by_name[c.name] for c in cams]
+    if len({c.n_frames for c in clips}) != 1:
+        raise PipelineError(f"detect.mode roi3d: cameras disagree on the number of frames: "
+                            f"{ {c.camera: c.n_frames for c in clips} }")
+    P = np.stack([c.P for c in cams])  # (V, 3, 4) undistorted projection matrices
+    pred = Predictor3D(fps, p.max_gap, ball_radius_m)
+    states = [CamState() for _ in cams]
+    n_fix, assoc_s, t_start = 0, 0.0, time.perf_counter()
+    with _quiet("ball3d.association"):
+        for t in range(clips[0].n_frames):
+            xyz = pred.predict(t)
+            for st, clip, c in zip(states, clips, roi_centres(cams, clips, xyz, p.roi_size / 2)):
+                t0 = time.perf_counter()
+                centre, from_3d = _centre(st, c, t, p)
+                # a weak crop where the 3D track says the ball is: occluded in this camera, the others carry the track
+                cands = detect_frame(model, clip, t, centre, p, st.stats, fallback=p.roi3d_fallback or not from_3d)
+                st.stats["weak_kept"] += int(from_3d and not p.roi3d_fallback and not confident(cands, p))
+                st.cands.append(cands)
+                st.rows.append(to_full_res(clip, [cands])[0])
+                st.seconds += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            frame = pad_candidates(cams, {c.name: [st.rows[t]] for c, st in zip(cams, states)}, acfg.min_score,
+                                   f"roi3d frame {t}")
+            fix = associate_frame(P, frame[0], t, acfg)
+            assoc_s += time.perf_counter() - t0
+            if fix.xyz is not None:
+                n_fix += 1
+                pred.update(t, fix.xyz)
+            check_agreement(states, cams, clips, fix, t, max(acfg.gate_px, acfg.reassoc_gate_px), p)
+    return _summary(states, cams, clips, n_fix, assoc_s, time.perf_counter() - t_start, timing)
+
+
+def _summary(states, cams, clips, n_fix: int, assoc_s: float, total_s: float,
+             timing: dict | None) -> tuple[dict, dict]:
+    n = clips[0].n_frames
+    per_camera, stats, clock = {}, {}, {}
+    for st, cam in zip(states, cams):
+        s = dict(st.stats)
+        per_camera[cam.name], stats[cam.name] = st.rows, s
+        clock[cam.name] = {"seconds": round(st.seconds, 4), "fps": round(n / max(st.seconds, 1e-9), 2)}
+        log.info("camera %s: %d frames, %.1f frames/s (%d ROI: %d from 3D, %d from 2D; %d full; %d disagreements)",
+                 cam.name, n, clock[cam.name]["fps"], s["roi_frames"], s["roi_from_3d"], s["roi_from_2d"],
+                 s["full_frames"], s["disagreements"])
+    stats["scene"] = {"frames": n, "cameras": len(cams), "frames_with_3d_fix": n_fix}
+    clock["scene"] = {"association_ms_per_frame": round(assoc_s * 1e3 / max(n, 1), 3), "seconds": round(total_s, 3),
+                      "camera_frames_per_s": round(n * len(cams) / max(total_s, 1e-9), 2)}
+    if timing is not None:
+        timing.update(clock)
+    log.info("roi3d: %d/%d frames with a 3D fix, %.1f camera-frames/s", n_fix, n, clock["scene"]["camera_frames_per_s"])
+    return per_camera, stats

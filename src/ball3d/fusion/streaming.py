@@ -1,0 +1,140 @@
+"""Streaming 3D solve: a GTSAM IncrementalFixedLagSmoother (iSAM2 inside) updated once per frame.
+
+Each new frame brings its accepted detections (or, without a 2-view fix, the single-view
+candidates nearest to the ballistic prediction) and a ballistic factor linking it to the two
+previous frames; when the new fix disagrees with the prediction by more than ``break_sigma``
+(a bounce or a kick) that factor is left out. Variables older than ``lag_frames`` are
+marginalised out. For every frame we keep the filtered estimate (available at once) and the
+fixed-lag estimate (the value it had when it left the window).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import gtsam
+import numpy as np
+
+from ball3d.association import Association
+from ball3d.camera import Camera
+from ball3d.records import Track3D
+from ball3d.triangulate import project
+
+from .factors import X, ballistic_factor, pixel_noise, projection_factor
+from .graph import BundleConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StreamState:
+    prev: list  # [(frame, xyz)] of the last two frames in the chain
+    out_filtered: dict
+    out_lagged: dict
+    support: dict
+    update_ms: list
+    gate_m: float  # innovation gate, metres
+    n_frames: int = 0  # frames of the sequence
+    skipped: set = field(default_factory=set)  # frames without information (no fix, no prediction)
+
+
+def _terms(prev, cfg: BundleConfig) -> tuple[float, float]:
+    """(gravity, rolling resistance) for a factor ending at the new frame, from the previous two frames."""
+    rolling = all(x[2] < cfg.ball_radius_m + cfg.ground_tol_m for _, x in prev)
+    return (0.0, cfg.rolling_decel_mps2) if rolling else (cfg.gravity_mps2, 0.0)
+
+
+def _predict(prev, i: int, dt: float, cfg: BundleConfig) -> np.ndarray | None:
+    """Ballistic prediction of frame i from frames i-1 and i-2 (None if they are not both there)."""
+    if len(prev) < 2 or prev[-1][0] != i - 1 or prev[-2][0] != i - 2:
+        return None
+    v = (prev[-1][1] - prev[-2][1]) / dt
+    g, roll = _terms(prev, cfg)
+    speed = max(float(np.linalg.norm(v)), 1e-9)
+    a = np.array([0.0, 0.0, -g]) - (cfg.drag_per_m * speed + roll / speed) * v
+    return 2 * prev[-1][1] - prev[-2][1] + a * dt * dt
+
+
+def _single_view(assoc: Association, i: int, x_pred: np.ndarray, gate: float) -> list:
+    uv, depth = project(assoc.P, x_pred[None])  # (1, V, 2)
+    d = np.linalg.norm(assoc.cand[i, :, :, :2] - uv[0][:, None, :], axis=-1)  # (V, K)
+    d = np.where(np.isfinite(d), d, np.inf)
+    return [(j, assoc.cand[i, j, int(np.argmin(d[j])), :2]) for j in range(len(d))
+            if depth[0, j] > 0 and d[j].min() < gate]
+
+
+def _frame_update(smoother, cameras, assoc, i: int, cfg: BundleConfig, dt: float, st: StreamState, noise):
+    """Add frame i to the smoother; return False when the frame is skipped (no information)."""
+    fix = assoc.fixes[i]
+    x_pred = _predict(st.prev, i, dt, cfg)
+    if fix.xyz is not None:
+        rows, x0 = list(zip(fix.cams, fix.uv)), fix.xyz
+    elif x_pred is not None:
+        rows, x0 = _single_view(assoc, i, x_pred, cfg.gap_gate_px), x_pred
+    else:
+        return False
+    # innovation gate: a fix this far from the ballistic prediction means a bounce or a kick
+    link = x_pred is not None and (fix.xyz is None or np.linalg.norm(fix.xyz - x_pred) < st.gate_m)
+    if not rows and not link:
+        return False
+    graph, values = gtsam.NonlinearFactorGraph(), gtsam.Values()
+    values.insert(X(i), np.asarray(x0, float))
+    for j, uv in rows:
+        graph.add(projection_factor(cameras[j], j, i, uv, noise, False))
+    if link:
+        g, roll = _terms(st.prev, cfg)
+        graph.add(ballistic_factor(i - 2, i - 1, i, dt, cfg.accel_sigma_mps2, g, cfg.drag_per_m,
+                                   cfg.robust, cfg.robust_k, roll))
+    if len(rows) < 2:  # weak prior: a single view (or none) cannot pin a point without the chain
+        graph.add(gtsam.PriorFactorPoint3(X(i), np.asarray(x0, float),
+                                          gtsam.noiseModel.Isotropic.Sigma(3, cfg.weak_prior_sigma_m)))
+    smoother.update(graph, values, {X(i): i * dt})
+    st.support[i] = [cameras[j].name for j, _ in rows]
+    return True
+
+
+def stream(cameras: list[Camera], assoc: Association, cfg: BundleConfig, fps: float,
+           lag_frames: int = 10, innovation_gate_m: float = 0.3, timing: dict | None = None) -> tuple[Track3D, Track3D]:
+    """Run the fixed-lag smoother over a sequence: returns (filtered, fixed-lag) tracks.
+
+    ``innovation_gate_m``: a new 2-view fix farther than this (metres) from the ballistic
+    prediction starts a new ballistic piece (bounce / kick) instead of being pulled back.
+    ``timing``: when given, receives update_ms_mean / update_ms_p95 (wall clock: kept out of the tracks,
+    which must be byte-identical from run to run).
+    """
+    dt = 1.0 / fps
+    params = gtsam.ISAM2Params()
+    smoother = gtsam.IncrementalFixedLagSmoother(lag_frames * dt, params)
+    noise = pixel_noise(cfg.pixel_sigma_px, cfg.robust, cfg.robust_k)
+    st = StreamState([], {}, {}, {}, [], innovation_gate_m, len(assoc.fixes))
+    for i in range(len(assoc.fixes)):
+        t0 = time.perf_counter()
+        if not _frame_update(smoother, cameras, assoc, i, cfg, dt, st, noise):
+            st.prev = []
+            st.skipped.add(i)
+            continue
+        est = smoother.calculateEstimate()
+        st.update_ms.append((time.perf_counter() - t0) * 1e3)
+        for k in list(st.out_filtered):
+            if est.exists(X(k)):
+                st.out_lagged[k] = est.atPoint3(X(k))  # keeps the latest value until it leaves the window
+        st.out_filtered[i] = est.atPoint3(X(i))
+        st.prev = (st.prev + [(i, st.out_filtered[i])])[-2:]
+    ms = {"update_ms_mean": float(np.mean(st.update_ms)) if st.update_ms else None,
+          "update_ms_p95": float(np.percentile(st.update_ms, 95)) if st.update_ms else None}
+    if timing is not None:
+        timing.update(ms)
+    log.info("streaming: %d frames, %.2f ms per update (mean)", len(st.out_filtered), ms["update_ms_mean"] or 0)
+    return _tracks(st, lag_frames)
+
+
+def _tracks(st: StreamState, lag_frames: int) -> tuple[Track3D, Track3D]:
+    out = []
+    for name, vals in (("streaming_filtered", st.out_filtered), ("streaming_fixed_lag", st.out_lagged)):
+        frames = sorted(vals)
+        missing = {str(i): "no 2-view fix and no ballistic prediction" if i in st.skipped
+                   else "no update after it (end of the sequence)" for i in range(st.n_frames) if i not in vals}
+        out.append(Track3D(frames, [np.asarray(vals[k]).tolist() for k in frames], None,
+                           [st.support[k] for k in frames], name, {"lag_frames": lag_frames, "missing": missing}))
+    return out[0], out[1]

@@ -1,0 +1,1 @@
+"""Stage `preprocess`: Numba (CPU / CUDA) undistortion, downscaling, tone and background model."""
