@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from avss.capture.engine import CaptureConfig, _forward, capture_token_batches, window_batches
+from avss.activations import CaptureConfig, _forward, capture_token_batches, window_batches
 
 DEFAULT_MODEL = "results/download/model"
 

@@ -45,7 +45,7 @@ from ball3d.detection.inputs import CameraClip, det_shape, load_scene_clips
 from ball3d.detection.metrics import MetricParams, evaluate
 from ball3d.detection.network import DetectorConfig, HeatmapNet, load_checkpoint
 from ball3d.detection.roi3d import assoc_config, detect_scene_roi3d
-from ball3d.fusion.phase import load_cameras
+from ball3d.scene_io import load_cameras
 
 TARGET_FPS = 25.0
 MODES = ("full", "roi", "roi3d")

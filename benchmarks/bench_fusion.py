@@ -30,7 +30,7 @@ from ball3d.association import AssocConfig, Association, associate, pad_candidat
 from ball3d.evaluation.decoy import decoy_problem
 from ball3d.evaluation.synth import make_problem
 from ball3d.fusion.graph import BundleConfig, solve, solve_problem
-from ball3d.fusion.phase import naive_dlt
+from ball3d.fusion.solve import naive_dlt
 from ball3d.fusion.scipy_baseline import build_problem, solve_scipy
 from ball3d.fusion.sequence import FrameHyps, associate_sequence, viterbi
 from ball3d.fusion.streaming import stream

@@ -6,7 +6,7 @@ import pytest
 import torch
 from tiny_llm import CORPUS, make_tiny_llm
 
-from avss.capture.engine import (
+from avss.activations import (
     CaptureConfig,
     calibration_windows,
     capture_stats,

@@ -6,13 +6,8 @@ import pytest
 import yaml
 from tiny_llm import CORPUS, make_tiny_llm
 
-from avss.capture.phase import (
-    run_capture,
-    run_ppl_drop,
-    run_prune,
-    run_score,
-    score_config,
-)
+from avss.capture.phase import run_capture_ppl_drop, run_capture_stats
+from avss.pruning.phase import run_prune_model, run_score_layers, score_config
 from avss.pruning.plots import plot_scores_file
 from pipeutil.io import PipelineError
 
@@ -36,11 +31,11 @@ def inputs(tmp_path_factory):
 
 def test_capture_score_prune_chain(inputs, params, tmp_path):
     r = inputs
-    meta = run_capture(r / "model", r / "wiki.txt", params["capture"], tmp_path / "stats.npz", tmp_path / "stats.json")
+    meta = run_capture_stats(r / "model", r / "wiki.txt", params["capture"], tmp_path / "stats.npz", tmp_path / "stats.json")
     assert meta["n_tokens"] == 64 and meta["n_layers"] == 4
-    ppl = run_ppl_drop(r / "model", r / "wiki.txt", params["capture"], tmp_path / "ppl.json")
+    ppl = run_capture_ppl_drop(r / "model", r / "wiki.txt", params["capture"], tmp_path / "ppl.json")
     assert len(ppl["without"]) == 4
-    scores = run_score(tmp_path / "stats.npz", tmp_path / "stats.json", tmp_path / "ppl.json", params["score"],
+    scores = run_score_layers(tmp_path / "stats.npz", tmp_path / "stats.json", tmp_path / "ppl.json", params["score"],
                        tmp_path / "scores.json")
     on_disk = json.loads((tmp_path / "scores.json").read_text())
     assert set(on_disk) == {"_meta", *params["score"]["methods"]} and set(scores) == set(params["score"]["methods"])
@@ -50,12 +45,12 @@ def test_capture_score_prune_chain(inputs, params, tmp_path):
             assert all(0 not in sel and 3 not in sel for sel in entry["selected"].values())  # protected
     plot_scores_file(tmp_path / "scores.json", tmp_path / "a.png", tmp_path / "b.png")
     assert (tmp_path / "a.png").stat().st_size > 1000 and (tmp_path / "b.png").stat().st_size > 1000
-    rec = run_prune(r / "model", tmp_path / "scores.json", "avss", "0.25", params["prune"], tmp_path / "pruned")
+    rec = run_prune_model(r / "model", tmp_path / "scores.json", "avss", "0.25", params["prune"], tmp_path / "pruned")
     assert rec["removed_layers"] == on_disk["avss"]["selected"]["0.25"]
     with pytest.raises(PipelineError, match="no selection 'n2'"):
-        run_prune(r / "model", tmp_path / "scores.json", "avss", "n2", params["prune"], tmp_path / "p2")
+        run_prune_model(r / "model", tmp_path / "scores.json", "avss", "n2", params["prune"], tmp_path / "p2")
     with pytest.raises(PipelineError, match="not in scores.json"):
-        run_prune(r / "model", tmp_path / "scores.json", "magic", "0.25", params["prune"], tmp_path / "p3")
+        run_prune_model(r / "model", tmp_path / "scores.json", "magic", "0.25", params["prune"], tmp_path / "p3")
     assert not (tmp_path / "p2").exists() and not (tmp_path / "p3").exists()
 
 
@@ -63,15 +58,15 @@ def test_bad_inputs_leave_nothing(inputs, params, tmp_path):
     r = inputs
     (tmp_path / "empty.txt").write_text("\n\n")
     with pytest.raises(PipelineError, match="missing or empty"):
-        run_capture(r / "model", tmp_path / "empty.txt", params["capture"], tmp_path / "s.npz", tmp_path / "s.json")
+        run_capture_stats(r / "model", tmp_path / "empty.txt", params["capture"], tmp_path / "s.npz", tmp_path / "s.json")
     with pytest.raises(PipelineError, match="cannot find the decoder layers|not a loadable|not a Hugging Face model folder"):
-        run_capture(tmp_path, r / "wiki.txt", params["capture"], tmp_path / "s.npz", tmp_path / "s.json")
+        run_capture_stats(tmp_path, r / "wiki.txt", params["capture"], tmp_path / "s.npz", tmp_path / "s.json")
     assert list(tmp_path.iterdir()) == [tmp_path / "empty.txt"]
     bad = dict(params["score"], ratios=[1.5])
     assert score_config(bad).ratios == (1.5,)  # checked where the layer count is known:
-    run_capture(r / "model", r / "wiki.txt", params["capture"], tmp_path / "s.npz", tmp_path / "s.json")
+    run_capture_stats(r / "model", r / "wiki.txt", params["capture"], tmp_path / "s.npz", tmp_path / "s.json")
     with pytest.raises(PipelineError, match="outside \\(0, 1\\)"):
-        run_score(tmp_path / "s.npz", tmp_path / "s.json", None, dict(bad, methods=["avss"]), tmp_path / "x.json")
+        run_score_layers(tmp_path / "s.npz", tmp_path / "s.json", None, dict(bad, methods=["avss"]), tmp_path / "x.json")
     assert not (tmp_path / "x.json").exists()
 
 

@@ -96,7 +96,7 @@ def test_cut_at_stop_and_dummy_backend():
 
 
 def test_load_hf_backend_from_folder_and_bad_folder(tmp_path):
-    from avss.evaluation.backends import load_hf_backend
+    from avss.hf_backend import load_hf_backend
     from pipeutil.io import PipelineError
 
     model, tok = make_tiny_llm(tmp_path / "m", n_layers=2, arch="llama", hidden=32)

@@ -3,15 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from avss.eavss.samples import (
-    HallucItem,
-    build_items,
-    exact_match_fn,
-    model_answers,
-    qa_text,
-    select_questions,
-    summarise,
-)
+from avss.eavss.samples import HallucItem, build_items, exact_match_fn, model_answers, select_questions, summarise
+from avss.records import qa_text
 from avss.evaluation.backends import DummyBackend
 from avss.folds import assign_folds
 from pipeutil.io import PipelineError

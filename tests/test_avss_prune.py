@@ -5,8 +5,10 @@ import pytest
 import torch
 from tiny_llm import make_tiny_llm
 
+from avss.hf_io import load_pretrained
 from avss.hooks import find_decoder_layers
-from avss.pruning.prune import greedy, layers_removed, load_model, prune_layers, save_pruned
+from avss.pruning.prune import greedy, layers_removed, save_pruned
+from avss.surgery import prune_layers
 from pipeutil.io import PipelineError
 
 IDS = torch.tensor([[5, 17, 42, 9, 3, 77, 11, 2, 8, 30]])  # [1, 10]
@@ -66,7 +68,7 @@ def test_saved_folder_loads_with_plain_from_pretrained(tmp_path):
     from transformers import AutoModelForCausalLM
 
     make_tiny_llm(tmp_path / "dense", n_layers=4)
-    model, tok = load_model(tmp_path / "dense")
+    model, tok = load_pretrained(tmp_path / "dense")
     rec = save_pruned(model, tok, [2], tmp_path / "pruned", {"method": "test"}, IDS)
     assert rec["n_layers_before"] == 4 and rec["n_layers_after"] == 3 and rec["removed_layers"] == [2]
     assert model.config.num_hidden_layers == 4  # the dense model in memory is untouched
@@ -82,4 +84,4 @@ def test_saved_folder_loads_with_plain_from_pretrained(tmp_path):
 
 def test_missing_model_folder_is_a_clear_error(tmp_path):
     with pytest.raises(PipelineError, match="not a loadable Hugging Face model folder"):
-        load_model(tmp_path / "nope")
+        load_pretrained(tmp_path / "nope")

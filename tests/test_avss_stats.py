@@ -5,13 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from avss.stats import (
-    HistSpec,
-    LayerAccumulator,
-    finish_layer,
-    fraction_below,
-    quantile_threshold,
-)
+from avss.stats import HistSpec, finish_layer, fraction_below, quantile_threshold
+from avss.activations import LayerAccumulator
 from pipeutil.io import PipelineError
 
 SPEC = HistSpec()

@@ -7,7 +7,7 @@ import yaml
 
 from ball3d.association import AssocConfig, associate, pad_candidates
 from ball3d.evaluation.decoy import decoy_problem
-from ball3d.fusion.phase import config_from, solve_scene
+from ball3d.fusion.solve import config_from, solve_scene
 from ball3d.fusion.sequence import FrameHyps, associate_sequence, frame_hypotheses, masked_dlt, regate, viterbi
 
 SEQ = AssocConfig(sequence=True)

@@ -22,7 +22,8 @@ from ball3d.detection.roi3d import assoc_config, detect_scene_roi3d
 from ball3d.evaluation.phase import run_metrics, run_plots
 from ball3d.evaluation.synth import candidates_to_contract, make_problem, ring_cameras, to_truth
 from ball3d.fusion.graph import BundleConfig, solve
-from ball3d.fusion.phase import run_bundle, solve_scene
+from ball3d.fusion.phase import run_bundle
+from ball3d.fusion.solve import solve_scene
 from ball3d.fusion.sequence import associate_sequence
 from ball3d.fusion.streaming import stream
 

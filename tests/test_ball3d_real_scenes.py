@@ -21,7 +21,7 @@ from ball3d.detection import phase as detrun
 from ball3d.detection.inputs import load_truth
 from ball3d.detection.metrics import MetricParams
 from ball3d.evaluation import phase as eval3d_run
-from ball3d.fusion.phase import load_cameras
+from ball3d.scene_io import load_cameras
 from ball3d.scenes.generate import SceneSpec, generate_scene
 from ball3d.scenes.real import (
     check_sources,

@@ -116,3 +116,15 @@ def load_hub(hub_id: str, where: str, **kwargs):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     return _load(AutoModelForCausalLM, hub_id, where, **kwargs), _load(AutoTokenizer, hub_id, where)
+
+
+def load_pretrained(folder, device: str = "cpu", dtype: str = "auto"):
+    """A causal LM (eval mode, on ``device``) and its tokenizer (pad = eos when it has none) from a local
+    Hugging Face folder (never the hub); ``dtype``: "auto" (as saved) or a torch dtype name."""
+    import torch  # heavy: this module is imported where no model is loaded (download_dataset)
+
+    torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+    model, tok = load_local(folder, dtype=torch_dtype)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return model.to(device).eval(), tok

@@ -19,8 +19,18 @@ unique string ``id``. One layout per task kind (``KINDS[name]`` says which):
 
 results/download/manifest.json: {"model": {...}, "datasets": {name: {"source", "member", "sha256",
 "format", "kind", "rows", "licence", "path"}}}.
+
+Read by later phases as well: results/hallucination_samples/<dataset>.jsonl, one ``HallucItem`` per line
+(written by avss.eavss.samples; read by the eavss capture and fine-tuning), and the per-layer scores of
+results/score/scores.json (``{method: {"per_layer": [...], ...}}``, read by eavss and finetune).
 """
 from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pipeutil.io import PipelineError
 
 KINDS = {
     "sciq": "mc",
@@ -35,3 +45,52 @@ KINDS = {
 
 def dataset_path(name: str, root: str = "results/download/datasets") -> str:
     return f"{root}/{name}.txt" if KINDS.get(name) == "text" else f"{root}/{name}.jsonl"
+
+
+PROMPT = "Question: {question}\nAnswer:"
+
+
+@dataclass(frozen=True)
+class HallucItem:
+    """One labelled (question, answer) pair."""
+    id: str          # unique item id: "<qid>/<source>/<n>"
+    qid: str         # dataset row id of the question
+    dataset: str
+    question: str
+    answer: str
+    truthful: bool
+    source: str      # true_answer | false_answer | correct_choice | distractor | gold | model_greedy | label1 | label0
+    fold: int = -1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> HallucItem:
+        return HallucItem(**{k: d[k] for k in HallucItem.__dataclass_fields__})
+
+
+def prompt_of(question: str) -> str:
+    """Prompt shared by capture, fine-tuning and the samples (the answer follows after a space)."""
+    return PROMPT.format(question=question.strip())
+
+
+def qa_text(question: str, answer: str) -> str:
+    return f"{prompt_of(question)} {answer.strip()}"
+
+
+def read_items(paths: list[str]) -> list[HallucItem]:
+    items = []
+    for p in paths:
+        with open(p) as fh:
+            items += [HallucItem.from_dict(json.loads(line)) for line in fh if line.strip()]
+    return items
+
+
+def read_avss(scores_json: str | Path, method: str = "avss") -> list[float]:
+    """Per-layer AVSS importance from the score phase (higher = more important)."""
+    try:
+        raw = json.loads(Path(scores_json).read_text())
+        return [float(x) for x in raw[method]["per_layer"]]
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise PipelineError(f"{scores_json}: cannot read per-layer scores of method {method!r} ({exc!r})") from exc

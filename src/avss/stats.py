@@ -19,7 +19,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from pipeutil.io import PipelineError
 
@@ -89,87 +88,6 @@ def quantile_threshold(hist: np.ndarray, spec: HistSpec, q: float) -> float:
     return float(10.0 ** (spec.lo + (k - 1 + frac) / spec.bins_per_decade))
 
 
-class LayerAccumulator:
-    """Running statistics of one layer; all state on ``device`` in float64/int64."""
-
-    def __init__(self, layer: int, dim: int, spec: HistSpec, thresholds: tuple[float, ...], device):
-        self.layer, self.dim, self.spec, self.thresholds = layer, dim, spec, tuple(thresholds)
-        f64 = {"dtype": torch.float64, "device": device}
-        self.count = 0
-        self.mean = torch.zeros(dim, **f64)  # [D]
-        self.m2 = torch.zeros(dim, **f64)  # [D]
-        self.token_var_sum = torch.zeros((), **f64)
-        self.below = torch.zeros(len(self.thresholds), dtype=torch.int64, device=device)  # [K]
-        self.hist = torch.zeros(spec.n + 2, dtype=torch.int64, device=device)  # [n + 2]
-        self.cos_sum = torch.zeros((), **f64)
-        self.cos_count = 0
-        edges = spec.edges()
-        # thresholds on a bin edge are read from the histogram; the others are counted directly
-        # (values within float32 rounding of the edge may land in the neighbouring bin)
-        self._edge_thresholds = {t: int(np.argmin(np.abs(edges - t))) for t in self.thresholds
-                                 if np.any(np.isclose(edges, t, rtol=1e-9, atol=0))}
-
-    def add(self, x: torch.Tensor, inp: torch.Tensor, out: torch.Tensor) -> None:
-        """x: [N, D] pooled site values; inp/out: [M, H] block input/output at the real tokens.
-
-        Few, cheap kernels (no Welford var, no cosine_similarity): this runs inside every forward.
-        """
-        x = x.float()  # [N, D]
-        n = x.shape[0]
-        if n == 0:
-            return
-        b_mean = x.mean(0)  # [D]
-        if not bool(torch.isfinite(b_mean).all()):
-            raise PipelineError(f"layer {self.layer}: NaN or inf in the activations "
-                                "(the model produced non-finite values; try dtype float32)")
-        b_m2 = (x - b_mean).square_().sum(0)  # [D]
-        self._merge(n, b_mean.double(), b_m2.double())
-        sq = torch.linalg.vector_norm(x, dim=1).double().square_()  # [N] sum of squares per sample
-        mu = x.sum(1).double() / self.dim  # [N] mean per sample
-        self.token_var_sum += (sq / self.dim - mu.square()).clamp_min_(0).sum()
-        ax = x.abs()  # [N, D]
-        self.hist += self._bin_counts(ax)
-        for k, t in enumerate(self.thresholds):
-            if t not in self._edge_thresholds:
-                self.below[k] += (ax < t).sum()
-        inp, out = inp.float(), out.float()  # [M, H]
-        dot = (inp * out).sum(-1)  # [M]
-        norms = torch.linalg.vector_norm(inp, dim=-1) * torch.linalg.vector_norm(out, dim=-1)  # [M]
-        self.cos_sum += (dot / norms.clamp_min(1e-12)).sum().double()
-        self.cos_count += dot.numel()
-
-    def _bin_counts(self, ax: torch.Tensor) -> torch.Tensor:
-        """Histogram of |x| [n + 2]: bin 0 below 10**lo (zeros too), 1..n regular, n + 1 overflow."""
-        s = self.spec
-        pos = torch.log10(ax).mul_(s.bins_per_decade).add_(1.0 - s.lo * s.bins_per_decade)  # [N, D]; -inf for 0
-        idx = pos.clamp_(0.0, s.n + 1.5).to(torch.int64)  # truncation == floor for non-negative values
-        return torch.bincount(idx.flatten(), minlength=s.n + 2)  # [n + 2]
-
-    def _merge(self, n_b: int, mean_b: torch.Tensor, m2_b: torch.Tensor) -> None:
-        n_a = self.count
-        n = n_a + n_b
-        delta = mean_b - self.mean  # [D]
-        self.mean += delta * (n_b / n)
-        self.m2 += m2_b + delta.square() * (n_a * n_b / n)
-        self.count = n
-
-    def check_finite(self) -> None:
-        if not bool(torch.isfinite(self.mean).all()) or not bool(torch.isfinite(self.m2).all()):
-            raise PipelineError(f"layer {self.layer}: NaN or inf in the activation statistics "
-                                "(the model produced non-finite activations; try dtype float32)")
-
-    def state(self) -> dict[str, np.ndarray]:
-        """Raw accumulator state as numpy arrays (what stats.npz stores per layer)."""
-        hist, below = self.hist.cpu().numpy(), self.below.cpu().numpy()
-        for k, t in enumerate(self.thresholds):
-            if t in self._edge_thresholds:  # |x| < edges[j]: bins 0..j
-                below[k] = hist[: self._edge_thresholds[t] + 1].sum()
-        return {"count": np.array(self.count), "feature_mean": self.mean.cpu().numpy(),
-                "feature_m2": self.m2.cpu().numpy(), "token_var_sum": self.token_var_sum.cpu().numpy(),
-                "below": below, "hist": hist,
-                "cos_sum": self.cos_sum.cpu().numpy(), "cos_count": np.array(self.cos_count)}
-
-
 def finish_layer(layer: int, st: dict[str, np.ndarray], thresholds, angular_last: float) -> LayerStats:
     """Turn one layer's raw state (``LayerAccumulator.state()``) into a LayerStats record."""
     count = int(st["count"])
@@ -191,3 +109,26 @@ def finish_layer(layer: int, st: dict[str, np.ndarray], thresholds, angular_last
         hist=np.asarray(st["hist"], dtype=np.int64),
         cos_in_out=float(st["cos_sum"]) / max(int(st["cos_count"]), 1),
         angular_last=float(angular_last), feature_mean=f_mean, feature_var=f_var)
+
+
+VARIANCE_AXES = ("all", "feature", "token")
+
+
+# ----------------------------------------------------------------------------- AVSS parts
+def layer_variance(layers: list[LayerStats], axis: str) -> np.ndarray:
+    """Variance per layer [L] along the configured axis."""
+    if axis not in VARIANCE_AXES:
+        raise PipelineError(f"score.avss.variance_axis: {axis!r} is not one of {list(VARIANCE_AXES)}")
+    return np.array([getattr(ls, f"var_{axis}") for ls in layers], dtype=np.float64)
+
+
+def top_k(scores: np.ndarray, k: int, what: str = "eavss.top_k") -> tuple[list[int], list[int]]:
+    """(ranking, selected): layers by descending score (ties: lower index first) and the first k."""
+    scores = np.asarray(scores, dtype=np.float64)
+    n = len(scores)
+    if not 1 <= k <= n:
+        raise PipelineError(f"{what}: k={k} but the model has {n} layers (need 1 <= k <= {n})")
+    if not np.all(np.isfinite(scores)):
+        raise PipelineError(f"{what}: scores contain NaN/inf at layers {np.flatnonzero(~np.isfinite(scores)).tolist()}")
+    ranking = sorted(range(n), key=lambda i: (-scores[i], i))
+    return ranking, sorted(ranking[:k])

@@ -6,6 +6,7 @@ principal point and distortion so that every scene has its own calibration probl
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from pipeutil.io import PipelineError
@@ -84,6 +85,4 @@ def undistort_grid(cam: Camera, step: int = 4, iters: int = 20) -> tuple[np.ndar
 
 
 def cv2_remap(img: np.ndarray, mx: np.ndarray, my: np.ndarray) -> np.ndarray:
-    import cv2
-
     return cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

@@ -96,6 +96,15 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n")
 
 
+def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
+    """The content of a JSON file; a missing, unreadable or malformed file raises PipelineError naming it
+    and ``what`` it should hold (e.g. "scene truth")."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PipelineError(f"{path}: cannot read {what} ({exc})") from exc
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

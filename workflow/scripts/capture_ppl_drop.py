@@ -1,8 +1,9 @@
 """Rule capture_ppl_drop: perplexity of the dense model and with each layer removed alone."""
-from avss.capture.phase import run_ppl_drop
+from avss.capture.phase import run_capture_ppl_drop
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
-    res = run_ppl_drop(snakemake.input.model, snakemake.input.text, snakemake.params.cfg,  # noqa: F821
-                       snakemake.output.json)  # noqa: F821
+smk = snakemake  # noqa: F821  (the object Snakemake gives every script)
+
+with rule_logging(smk.log[0], smk.output) as log:
+    res = run_capture_ppl_drop(smk.input.model, smk.input.text, smk.params.cfg, smk.output.json)
     log.info("dense perplexity %.3f; worst single removal %.3f", res["dense"], max(res["without"]))

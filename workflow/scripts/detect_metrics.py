@@ -1,14 +1,11 @@
 """Rule detect_metrics: precision / recall / F1 per detector, camera and subset over the detected scenes."""
-from pathlib import Path
-
-from ball3d.detection.metrics import MetricParams
-from ball3d.detection.phase import run_metrics
+from ball3d.detection.phase import run_detect_metrics
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
-    inp, out, par = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
-    scene_dirs = [str(Path(t).parent) for t in inp.truth]
-    det_files = {d: [f for f in inp.detections if Path(f).name == f"{d}.json"] for d in par.detectors}
-    res = run_metrics(scene_dirs, det_files, out.metrics, out.plot, MetricParams(**par.detect["metrics"]))
+smk = snakemake  # noqa: F821  (the object Snakemake gives every script)
+
+with rule_logging(smk.log[0], smk.output) as log:
+    res = run_detect_metrics(list(smk.input.truth), list(smk.input.detections), smk.params.detectors,
+                             smk.params.detect, smk.output.metrics, smk.output.plot)
     for name, m in res["detectors"].items():
         log.info("%s: F1 %.3f; %s", name, m["overall"]["f1"], {k: v["f1"] for k, v in m["subsets"].items()})

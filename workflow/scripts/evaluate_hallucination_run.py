@@ -1,13 +1,15 @@
 """Rule evaluate_hallucination_run: evaluate one model (base or fine-tuned variant) on one fold's held-out questions."""
 import torch
 
-from avss.finetune.evaluate import evaluate_run
+from avss.finetune.phase import run_evaluate_hallucination_run
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
-    torch.set_num_threads(snakemake.threads)  # noqa: F821
-    wc, p = snakemake.wildcards, snakemake.params  # noqa: F821
-    out = evaluate_run(snakemake.input.model, snakemake.input.base, wc.variant, int(wc.fold), p.eval_dir,  # noqa: F821
-                       p.tasks, snakemake.output.run, p.seed, p.backend)  # noqa: F821
+smk = snakemake  # noqa: F821  (the object Snakemake gives every script)
+
+with rule_logging(smk.log[0], smk.output) as log:
+    torch.set_num_threads(smk.threads)
+    wc, p = smk.wildcards, smk.params
+    out = run_evaluate_hallucination_run(smk.input.model, smk.input.base, wc.variant, int(wc.fold), p.eval_dir,
+                                         p.tasks, smk.output.run, p.seed, p.backend)
     for task, res in out["results"].items():
         log.info("%s fold %s %s: %s (n=%d)", wc.variant, wc.fold, task, res["metrics"], res["n"])

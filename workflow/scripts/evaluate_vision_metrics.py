@@ -1,7 +1,9 @@
 """Rule evaluate_vision_metrics: RMSE / p95 / coverage of every 3D method on every scene against truth."""
-from ball3d.evaluation.phase import run_metrics
+from ball3d.evaluation.phase import run_evaluate_vision_metrics
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
-    out = run_metrics(list(snakemake.input.tracks), list(snakemake.input.truth), snakemake.output.metrics)  # noqa: F821
+smk = snakemake  # noqa: F821  (the object Snakemake gives every script)
+
+with rule_logging(smk.log[0], smk.output) as log:
+    out = run_evaluate_vision_metrics(list(smk.input.tracks), list(smk.input.truth), smk.output.metrics)
     log.info("%d scenes evaluated", len(out["scenes"]))

@@ -1,10 +1,11 @@
 """Rule evaluate_vision_plots: trajectory vs truth, error over time and detections drawn on frames, one scene."""
-from ball3d.evaluation.phase import run_plots
+from ball3d.evaluation.phase import run_evaluate_vision_plots
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
-    inp, out = snakemake.input, snakemake.output  # noqa: F821
-    run_plots(inp.tracks, inp.truth, inp.detections, inp.get("cameras"), snakemake.params.camera_source,  # noqa: F821
-              snakemake.params.frame, {"trajectory": out.trajectory, "errors": out.errors,  # noqa: F821
-                                       "detections": out.detections})
+smk = snakemake  # noqa: F821  (the object Snakemake gives every script)
+
+with rule_logging(smk.log[0], smk.output) as log:
+    inp, out = smk.input, smk.output
+    run_evaluate_vision_plots(inp.tracks, inp.truth, inp.detections, inp.get("cameras"), smk.params.camera_source,
+                              smk.params.frame, {k: out[k] for k in ("trajectory", "errors", "detections")})
     log.info("plots written: %s", list(out))

@@ -1,17 +1,15 @@
 """Rule finetune: contrastive fine-tuning of one variant's layers on one fold's training questions."""
 import torch
 
-from avss.finetune.jobs import finetune_job
-from avss.finetune.train import FinetuneConfig
+from avss.finetune.phase import run_finetune
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
-    torch.set_num_threads(snakemake.threads)  # noqa: F821
-    cfg = dict(snakemake.params.cfg)  # noqa: F821
-    cfg["lora_targets"] = tuple(cfg["lora_targets"])
-    wc = snakemake.wildcards  # noqa: F821
-    info = finetune_job(snakemake.input.model, snakemake.input.plan, wc.variant, int(wc.fold),  # noqa: F821
-                        list(snakemake.input.samples), FinetuneConfig(**cfg), snakemake.output.model,  # noqa: F821
-                        snakemake.params.state_dir)  # noqa: F821
+smk = snakemake  # noqa: F821  (the object Snakemake gives every script)
+
+with rule_logging(smk.log[0], smk.output) as log:
+    torch.set_num_threads(smk.threads)
+    wc = smk.wildcards
+    info = run_finetune(smk.input.model, smk.input.plan, wc.variant, int(wc.fold), list(smk.input.samples),
+                        smk.params.cfg, smk.output.model, smk.params.state_dir)
     log.info("%s fold %s: layers %s, %d steps, final loss %.4f", wc.variant, wc.fold, info["layers"],
              info["steps_done"], info["history"][-1]["loss"])

@@ -1,10 +1,11 @@
 """Rule finetune_plan: the trainable layers of every variant and fold (EAVSS, random, AVSS top-k, all)."""
-from avss.finetune.jobs import write_plan
+from avss.finetune.phase import run_finetune_plan
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
-    p = snakemake.params  # noqa: F821
-    plan = write_plan(snakemake.input.eavss, snakemake.input.avss, p.variants, p.k, p.seed,  # noqa: F821
-                      snakemake.output.plan, p.avss_method)  # noqa: F821
+smk = snakemake  # noqa: F821  (the object Snakemake gives every script)
+
+with rule_logging(smk.log[0], smk.output) as log:
+    p = smk.params
+    plan = run_finetune_plan(smk.input.eavss, smk.input.avss, p.variants, p.k, p.seed, smk.output.plan, p.avss_method)
     for variant, folds in plan["variants"].items():
         log.info("%s: %s", variant, folds)

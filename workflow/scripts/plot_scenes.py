@@ -1,12 +1,9 @@
 """Rule plot_scenes: camera layout around the pitch and one frame per camera with the true ball."""
-from pathlib import Path
-
-from ball3d.scenes.plots import camera_layout, frames_with_ball, load_json
+from ball3d.scenes.phase import run_plot_scenes
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0], snakemake.output):  # noqa: F821
-    truth_path = Path(snakemake.input[0])  # noqa: F821
-    truth = load_json(truth_path)
-    camera_layout(truth, snakemake.output.layout)  # noqa: F821
-    frames_with_ball(truth_path.parent, truth, min(snakemake.params.frame, truth["n_frames"] - 1),  # noqa: F821
-                     snakemake.output.frames)  # noqa: F821
+smk = snakemake  # noqa: F821  (the object Snakemake gives every script)
+
+with rule_logging(smk.log[0], smk.output) as log:
+    truth = run_plot_scenes(smk.input[0], smk.params.frame, smk.output.layout, smk.output.frames)  # input 0: truth.json
+    log.info("plots of scene %s written", truth["scene_id"])

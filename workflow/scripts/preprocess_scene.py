@@ -1,12 +1,10 @@
 """Rule preprocess_scene: pre-process every camera video of one scene with its calibrated camera."""
-from pathlib import Path
-
-from ball3d.preprocess.phase import preprocess_scene
+from ball3d.preprocess.phase import run_preprocess_scene
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
-    inp = snakemake.input  # noqa: F821
-    scene_dir = Path(inp.scene[0]).parent  # truth.json of the scene
-    summary = preprocess_scene(scene_dir, inp.cameras, snakemake.params.cams, snakemake.params.cfg,  # noqa: F821
-                               snakemake.output[0])  # noqa: F821
+smk = snakemake  # noqa: F821  (the object Snakemake gives every script)
+
+with rule_logging(smk.log[0], smk.output) as log:
+    summary = run_preprocess_scene(smk.input.scene[0], smk.input.cameras, smk.params.cams, smk.params.cfg,
+                                   smk.output[0])  # input scene[0]: truth.json
     log.info("%s", summary["cameras"])

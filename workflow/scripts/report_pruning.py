@@ -1,9 +1,10 @@
 """Rule report_pruning: evaluations.json -> retention table, DVC metrics, plots and summary."""
-from avss.pruning.report import report_pruning
+from avss.pruning.phase import run_report_pruning
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
-    out = {k: snakemake.output[k] for k in  # noqa: F821
-           ("csv", "metrics", "summary", "layer_scores", "retention", "heatmap")}
-    rows = report_pruning(snakemake.input.json, out, snakemake.params.summary)  # noqa: F821
+smk = snakemake  # noqa: F821  (the object Snakemake gives every script)
+
+with rule_logging(smk.log[0], smk.output) as log:
+    out = {k: smk.output[k] for k in ("csv", "metrics", "summary", "layer_scores", "retention", "heatmap")}
+    rows = run_report_pruning(smk.input.json, out, smk.params.summary)
     log.info("%d table rows written", len(rows))

@@ -1,9 +1,10 @@
 """Rule score_layers: AVSS and the baselines from the captured statistics -> scores.json."""
-from avss.capture.phase import run_score
+from avss.pruning.phase import run_score_layers
 from pipeutil.cli import rule_logging
 
-with rule_logging(snakemake.log[0], snakemake.output) as log:  # noqa: F821
-    scores = run_score(snakemake.input.npz, snakemake.input.json, snakemake.input.ppl,  # noqa: F821
-                       snakemake.params.cfg, snakemake.output.json)  # noqa: F821
+smk = snakemake  # noqa: F821  (the object Snakemake gives every script)
+
+with rule_logging(smk.log[0], smk.output) as log:
+    scores = run_score_layers(smk.input.npz, smk.input.json, smk.input.ppl, smk.params.cfg, smk.output.json)
     for method, entry in scores.items():
         log.info("%-17s removes %s", method, entry["selected"])

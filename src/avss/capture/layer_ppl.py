@@ -20,7 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from avss.hooks import find_decoder_layers
-from avss.pruning.prune import layers_removed
+from avss.surgery import layers_removed
 from pipeutil.io import PipelineError
 
 

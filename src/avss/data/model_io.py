@@ -11,19 +11,19 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import torch
-from transformers import AutoModelForCausalLM
-
 from avss import hf_io
 from pipeutil.io import PipelineError, atomic_path, job_workdir, write_json
 from pipeutil.sources import extract_member, fetch_archive, local_path, parse_source, verify_local
 
 log = logging.getLogger(__name__)
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = ("float32", "bfloat16", "float16")  # model.dtype values (torch dtype names)
 PROBE = "The capital of France is Paris. Photosynthesis happens in the leaves of plants."
 
 
 def _from_gguf(gguf_path: Path, where: str):
+    import torch  # heavy: only this rule needs it (download_dataset jobs import this module too)
+    from transformers import AutoModelForCausalLM
+
     log.info("loading %s (dequantising GGUF)", gguf_path)
     gguf_model, tok = hf_io.load_gguf(gguf_path, where, dtype=torch.float32)
     gguf_model.eval()
@@ -83,9 +83,11 @@ def load_source_model(cfg: dict, cache_dir: str, pip: str, workdir: Path, allow_
 
 def save_model(model, tok, prov: dict, out_dir: str, dtype: str = "float32") -> dict:
     """Save model + tokenizer + provenance.json atomically; return a manifest entry."""
+    import torch  # heavy: see _from_gguf
+
     if dtype not in DTYPES:
         raise PipelineError(f"model.dtype: {dtype!r} is not one of {sorted(DTYPES)}")
-    model = model.to(DTYPES[dtype])
+    model = model.to(getattr(torch, dtype))
     n_layers = model.config.num_hidden_layers
     entry = {**prov, "model_type": model.config.model_type, "num_hidden_layers": n_layers,
              "parameters": sum(p.numel() for p in model.parameters()), "dtype": dtype}

@@ -1,4 +1,4 @@
-"""Download phase entry points: one function per rule (model, one dataset, manifest)."""
+"""Phase ``download``: the functions its rules call (download_model, download_dataset, download_manifest)."""
 from __future__ import annotations
 
 import json
@@ -7,18 +7,17 @@ from pathlib import Path
 from pipeutil.io import PipelineError, job_workdir, write_json, write_text
 
 from . import datasets as ds
+from .model_io import materialise_model
 
 
-def download_model(model_cfg: dict, dl_cfg: dict, out_dir: str, entry_out: str) -> dict:
-    from .model_io import materialise_model  # torch/transformers only for this rule
-
+def run_download_model(model_cfg: dict, dl_cfg: dict, out_dir: str, entry_out: str) -> dict:
     entry = materialise_model(model_cfg, dl_cfg["cache_dir"], dl_cfg.get("pip"), out_dir,
                               dl_cfg.get("allow_outside_project", True))
     write_json(entry_out, entry)
     return entry
 
 
-def download_dataset(name: str, cfg: dict, dl_cfg: dict, out_path: str, entry_out: str) -> dict:
+def run_download_dataset(name: str, cfg: dict, dl_cfg: dict, out_path: str, entry_out: str) -> dict:
     with job_workdir(dl_cfg["cache_dir"], f"dataset-{name}") as work:  # the extracted member
         data, entry = ds.materialise(name, cfg, dl_cfg["cache_dir"], dl_cfg.get("pip"), work,
                                      dl_cfg.get("allow_outside_project", True))
@@ -28,7 +27,7 @@ def download_dataset(name: str, cfg: dict, dl_cfg: dict, out_path: str, entry_ou
     return entry
 
 
-def write_manifest(model_entry: str, dataset_entries: dict[str, str], out_json: str, out_tsv: str) -> dict:
+def run_download_manifest(model_entry: str, dataset_entries: dict[str, str], out_json: str, out_tsv: str) -> dict:
     """Merge the per-item manifest entries into one manifest (JSON + a TSV table for the report)."""
     try:
         manifest = {"model": json.loads(Path(model_entry).read_text()),

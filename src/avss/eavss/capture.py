@@ -6,19 +6,20 @@ seen. Per-class variance and sparsity per layer then feed the pure functions of 
 """
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
+import torch
 
-from avss.capture.engine import CaptureConfig, capture_stats, load_capture, save_capture
-from avss.pruning.scores import layer_variance
-from avss.stats import HistSpec, LayerStats, fraction_below, quantile_threshold
+from avss.activations import CaptureConfig, capture_stats, load_capture, save_capture
+from avss.hf_io import load_local
+from avss.records import HallucItem, qa_text, read_avss, read_items
+from avss.stats import HistSpec, LayerStats, fraction_below, layer_variance, quantile_threshold
 from pipeutil.io import PipelineError, write_json
 
-from .samples import HallucItem, check_classes, qa_text
+from .plots import plot_scores
+from .samples import check_classes
 from .scores import EavssConfig, score_layers
 
 CLASSES = ("truthful", "hallucinated")
@@ -33,14 +34,6 @@ class ClassCaptureConfig:
     max_length: int = 96            # tokens per item
     site: str = "block_output"
     seed: int = 0
-
-
-def read_items(paths: list[str]) -> list[HallucItem]:
-    items = []
-    for p in paths:
-        with open(p) as fh:
-            items += [HallucItem.from_dict(json.loads(line)) for line in fh if line.strip()]
-    return items
 
 
 def class_texts(items: list[HallucItem], fold: int, cfg: ClassCaptureConfig) -> dict[str, list[str]]:
@@ -62,10 +55,6 @@ def class_texts(items: list[HallucItem], fold: int, cfg: ClassCaptureConfig) -> 
 def capture_fold(model_dir: str, item_paths: list[str], fold: int, cfg: ClassCaptureConfig,
                  outs: dict[str, tuple[str, str]]) -> dict:
     """Capture both classes for ``fold``; ``outs[class] = (npz, json)``. Returns item counts."""
-    import torch
-
-    from avss.hf_io import load_local
-
     if cfg.text not in ("qa", "answer"):
         raise PipelineError(f"eavss.text: {cfg.text!r} is not one of ['qa', 'answer']")
     texts = class_texts(read_items(item_paths), fold, cfg)
@@ -121,21 +110,10 @@ def score_fold(paths: dict[str, tuple[str, str]], cfg: EavssConfig, variance_axi
             "items": {name: res[name].meta.get("items") for name in CLASSES}}
 
 
-def read_avss(scores_json: str | Path, method: str = "avss") -> list[float]:
-    """Per-layer AVSS importance from the score phase (higher = more important)."""
-    try:
-        raw = json.loads(Path(scores_json).read_text())
-        return [float(x) for x in raw[method]["per_layer"]]
-    except (OSError, KeyError, ValueError, TypeError) as exc:
-        raise PipelineError(f"{scores_json}: cannot read per-layer scores of method {method!r} ({exc!r})") from exc
-
-
 def score_and_plot(capture_files: list[str], folds: list[int], cfg: EavssConfig, variance_axis: str,
                    sparsity_mode: str, sparsity_value: float, avss_json: str | None, avss_method: str,
                    out_json: str, out_png: str) -> dict:
     """Rule entry: scores.json of all folds and the per-layer plot (with AVSS's ranking beside it)."""
-    from .plots import plot_scores
-
     paths = {}
     for f in folds:
         pick = {p.rsplit("/", 1)[-1]: p for p in capture_files if f"/fold{f}/" in p}

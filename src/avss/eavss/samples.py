@@ -17,41 +17,14 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
+from avss.evaluation.metrics import exact_match
+from avss.evaluation.tasks import TASKS
 from avss.folds import assign_folds
-from avss.records import KINDS
-from pipeutil.io import PipelineError
+from avss.hf_backend import load_hf_backend
+from avss.records import KINDS, HallucItem
+from pipeutil.io import PipelineError, read_jsonl, write_json, write_jsonl
 
 DATASETS = ("truthful_qa", "sciq", "nq_open", "trivia_qa", "wikiqa")
-PROMPT = "Question: {question}\nAnswer:"
-
-
-@dataclass(frozen=True)
-class HallucItem:
-    """One labelled (question, answer) pair."""
-    id: str          # unique item id: "<qid>/<source>/<n>"
-    qid: str         # dataset row id of the question
-    dataset: str
-    question: str
-    answer: str
-    truthful: bool
-    source: str      # true_answer | false_answer | correct_choice | distractor | gold | model_greedy | label1 | label0
-    fold: int = -1
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @staticmethod
-    def from_dict(d: dict) -> HallucItem:
-        return HallucItem(**{k: d[k] for k in HallucItem.__dataclass_fields__})
-
-
-def prompt_of(question: str) -> str:
-    """Prompt shared by capture, fine-tuning and the samples (the answer follows after a space)."""
-    return PROMPT.format(question=question.strip())
-
-
-def qa_text(question: str, answer: str) -> str:
-    return f"{prompt_of(question)} {answer.strip()}"
 
 
 def _items(row: dict, dataset: str, answers: Sequence[str], truthful: bool, source: str,
@@ -177,8 +150,6 @@ def _natural(qid: str):
 
 def model_answers(backend, dataset: str, rows: list[dict], max_new_tokens: int = 16) -> dict[str, str]:
     """The model's greedy answers, with the evaluation task's own prompt and stop strings."""
-    from avss.evaluation.tasks import TASKS
-
     task = TASKS[dataset](rows, max_new_tokens=max_new_tokens)
     requests = [task.requests(r)[0] for r in rows]
     answers = backend.generate_until(requests)
@@ -187,9 +158,6 @@ def model_answers(backend, dataset: str, rows: list[dict], max_new_tokens: int =
 
 def exact_match_fn(dataset: str) -> Callable[[str, list[str]], bool]:
     """The evaluation's exact-match rule for ``dataset`` (NQ drops articles, TriviaQA does not)."""
-    from avss.evaluation.metrics import exact_match
-    from avss.evaluation.tasks import TASKS
-
     drop = bool(getattr(TASKS[dataset], "drop_articles", False))
     return lambda pred, refs: exact_match(pred, refs, drop) > 0
 
@@ -214,8 +182,6 @@ def make_samples(dataset: str, rows: list[dict], cfg: SamplesConfig, model_dir: 
     if KINDS.get(dataset) == "gen_qa":
         if not model_dir:
             raise PipelineError(f"{dataset}: the model is needed to label its own greedy answers")
-        from avss.evaluation.backends import load_hf_backend
-
         backend = load_hf_backend(model_dir, device="auto", batch_size=cfg.batch_size, progress=False)
         answers, correct = model_answers(backend, dataset, pool, cfg.max_new_tokens), exact_match_fn(dataset)
     items = build_items(dataset, pool, fold_of, limit=cfg.max_answers_per_class, model_answers=answers,
@@ -227,8 +193,6 @@ def make_samples(dataset: str, rows: list[dict], cfg: SamplesConfig, model_dir: 
 def write_samples(dataset: str, data_path: str, model_dir: str | None, cfg: SamplesConfig, out_items: str,
                   out_summary: str, out_eval: list[str]) -> dict:
     """Rule entry: items of ``dataset`` (jsonl), its summary and one eval file per fold (dataset rows)."""
-    from pipeutil.io import read_jsonl, write_json, write_jsonl
-
     if len(out_eval) != cfg.folds:
         raise PipelineError(f"{dataset}: {len(out_eval)} eval outputs for {cfg.folds} folds")
     items, by_fold = make_samples(dataset, read_jsonl(data_path), cfg, model_dir)

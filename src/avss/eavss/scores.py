@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from avss.stats import top_k
 from pipeutil.io import PipelineError
 
 HSAV_MODES = ("abs_log_ratio", "log_ratio", "abs_rel_diff")
@@ -106,18 +107,6 @@ def eavss(hsav_v: np.ndarray, hss_v: np.ndarray, alpha: float = 0.5, combine: st
         return alpha * np.asarray(hsav_v, dtype=np.float64) + (1 - alpha) * np.asarray(hss_v, dtype=np.float64)
     norm = minmax if combine == "weighted" else rank01
     return alpha * norm(hsav_v) + (1 - alpha) * norm(hss_v)
-
-
-def top_k(scores: np.ndarray, k: int, what: str = "eavss.top_k") -> tuple[list[int], list[int]]:
-    """(ranking, selected): layers by descending score (ties: lower index first) and the first k."""
-    scores = np.asarray(scores, dtype=np.float64)
-    n = len(scores)
-    if not 1 <= k <= n:
-        raise PipelineError(f"{what}: k={k} but the model has {n} layers (need 1 <= k <= {n})")
-    if not np.all(np.isfinite(scores)):
-        raise PipelineError(f"{what}: scores contain NaN/inf at layers {np.flatnonzero(~np.isfinite(scores)).tolist()}")
-    ranking = sorted(range(n), key=lambda i: (-scores[i], i))
-    return ranking, sorted(ranking[:k])
 
 
 def score_layers(var_t, var_h, sp_t, sp_h, cfg: EavssConfig) -> EavssScores:

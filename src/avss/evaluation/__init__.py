@@ -3,7 +3,7 @@
 Tasks build requests, backends answer them, the runner groups requests by kind; metrics are
 small registered pure functions. Used by the pruning and the hallucination phases.
 """
-from .backends import DummyBackend, HFBackend, load_hf_backend
+from .backends import DummyBackend, HFBackend
 from .requests import GenerateRequest, LoglikelihoodRequest, RollingRequest
 from .runner import TaskResult, evaluate, load_tasks
 
@@ -15,6 +15,5 @@ __all__ = [
            "RollingRequest",
            "TaskResult",
            "evaluate",
-           "load_hf_backend",
            "load_tasks",
 ]

@@ -244,11 +244,3 @@ def _continuation_score(logits: torch.Tensor, targets: list[int]) -> tuple[float
     return float(total), greedy
 
 
-def load_hf_backend(folder: str, device: str = "auto", dtype: str = "float32", **kwargs) -> HFBackend:
-    """Load a saved Hugging Face folder (model + tokenizer) into an :class:`HFBackend`."""
-    from avss.hf_io import load_local
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, tok = load_local(folder, dtype=getattr(torch, dtype))
-    return HFBackend(model.to(device), tok, **kwargs)

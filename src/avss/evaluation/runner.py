@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from avss.records import dataset_path
 from pipeutil.io import PipelineError, read_jsonl
 
 from . import metrics as M
@@ -111,7 +110,7 @@ def load_tasks(spec: Mapping[str, Mapping], datasets_dir: str | Path, seed: int 
         if name not in TASKS:
             raise PipelineError(f"unknown evaluation task {name!r}; known tasks: {sorted(TASKS)}")
         opts = dict(opts or {})
-        path = Path(dataset_path(name, str(datasets_dir)))
+        path = Path(datasets_dir) / f"{name}{TASKS[name].file_suffix}"
         if not path.exists():
             raise PipelineError(f"task {name!r}: dataset file {path} not found (run the download phase)")
         if name == "wiki":

@@ -35,6 +35,7 @@ class Task:
     """Base class. ``metrics[0]`` is the task's primary metric (used for retention summaries)."""
 
     name = "task"
+    file_suffix = ".jsonl"  # its documents: <datasets folder>/<name><file_suffix> (avss.records layouts)
     metrics: tuple[str, ...] = ()
 
     def __init__(self, docs: Sequence[dict], name: str | None = None):
@@ -218,6 +219,7 @@ class WikiPerplexity(Task):
     """Rolling log-likelihood of text documents; token-, word-level perplexity and bits per byte."""
 
     name = "wiki"
+    file_suffix = ".txt"  # plain text, split into documents
     metrics = ("word_perplexity", "token_perplexity", "bits_per_byte")
 
     def requests(self, doc):

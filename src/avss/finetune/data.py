@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from avss.eavss.samples import HallucItem, prompt_of
+from avss.records import HallucItem, prompt_of
 from pipeutil.io import PipelineError
 
 

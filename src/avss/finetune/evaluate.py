@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from avss.evaluation.backends import load_hf_backend
 from avss.evaluation.runner import evaluate, load_tasks
 from avss.folds import check_disjoint
+from avss.hf_backend import load_hf_backend
 from avss.records import dataset_path
 from pipeutil.io import PipelineError, read_jsonl, write_json, write_text
 
+from .plots import plot_changes
 from .train import check_finetuned
 
 log = logging.getLogger(__name__)
@@ -173,8 +174,6 @@ def nested_metrics(rows: list[dict], comparisons: list[dict]) -> dict:
 def write_report(run_jsons: list[str], metrics: Mapping[str, list[str]], out_metrics: str, out_md: str,
                  out_summary: str, out_plot: str) -> dict:
     """metrics.json (DVC metrics), table.md, summary.md and the change plot from all run files."""
-    from avss.eavss.plots import plot_changes
-
     runs = [json.loads(Path(p).read_text()) for p in run_jsons]
     rows = change_table(runs, metrics)
     controls = [c for c in CONTROLS if any(r["variant"] == c for r in rows)]

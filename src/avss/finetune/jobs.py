@@ -13,9 +13,9 @@ import logging
 import random
 from pathlib import Path
 
-from avss.eavss.capture import read_items
-from avss.eavss.scores import top_k as topk_select
 from avss.folds import check_disjoint
+from avss.records import read_avss, read_items
+from avss.stats import top_k as topk_select
 from pipeutil.io import PipelineError, write_json
 
 from .data import group_questions
@@ -78,8 +78,6 @@ def finetune_job(model_dir: str, plan_json: str, variant: str, fold: int, item_p
 
 def write_plan(eavss_json: str, avss_json: str | None, variants: list[str], k: int, seed: int, out_json: str,
                avss_method: str = "avss") -> dict:
-    from avss.eavss.capture import read_avss
-
     scores = json.loads(Path(eavss_json).read_text())
     avss = read_avss(avss_json, avss_method) if avss_json and "avss_topk" in variants else None
     plan = plan_variants(scores, avss, list(variants), int(k), int(seed))

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from avss.hf_io import load_local
 from avss.hooks import BlockIO, block_hooks, find_decoder_layers
 from pipeutil.io import PipelineError, atomic_path, remove_stale_temporaries, write_json
 
@@ -283,8 +284,6 @@ def run_finetune(model_dir: str, questions: list[TrainQuestion], layers: list[in
 
     Interrupted runs resume from ``state_dir`` (removed after success). Returns finetune.json's content.
     """
-    from avss.hf_io import load_local
-
     base_fp = model_fingerprint(model_dir)
     remove_stale_temporaries(state_dir)  # a save killed half-way
     _seed_all(cfg.seed)

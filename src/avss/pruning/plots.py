@@ -4,19 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
-from pipeutil.io import atomic_path
-
-
-def _save(fig, path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    plt.close(fig)
+from pipeutil.figures import plt, save_figure
 
 
 def plot_per_layer(scores: dict, path, ratio: str = "0.25") -> None:
@@ -33,7 +23,7 @@ def plot_per_layer(scores: dict, path, ratio: str = "0.25") -> None:
         ax.tick_params(labelsize=7)
     axes[-1, 0].set_xlabel(f"decoder layer (red: removed at ratio {ratio})")
     fig.suptitle("Per-layer importance (higher = keep)", fontsize=10)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_avss_parts(scores: dict, path) -> None:
@@ -50,7 +40,7 @@ def plot_avss_parts(scores: dict, path) -> None:
         ax.tick_params(labelsize=7)
     axes[-1].set_xlabel("decoder layer")
     fig.suptitle("AVSS components", fontsize=10)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_scores_file(scores_json, per_layer_png, avss_png) -> None:
@@ -62,4 +52,4 @@ def plot_scores_file(scores_json, per_layer_png, avss_png) -> None:
     else:  # keep the declared output even when AVSS is not among the methods
         fig = plt.figure(figsize=(3, 1))
         fig.text(0.1, 0.5, "avss not in score.methods")
-        _save(fig, avss_png)
+        save_figure(fig, avss_png)

@@ -3,7 +3,7 @@
 Interface for the evaluation phase (``evaluate_pruning``) -- decision on disk use:
   Pruned models are NOT saved for every method x ratio (135M float32 = 540 MB per folder,
   about 7 GB for 6 methods x 3 ratios; 7B models make it impossible). The evaluation loads
-  the dense model ONCE with ``load_model(folder)`` and, for every method and ratio, reads the
+  the dense model ONCE with ``avss.hf_io.load_pretrained(folder)`` and, for every method and ratio, reads the
   layer list from results/score/scores.json (``scores[method]["selected"][str(ratio)]``) and
   evaluates inside
 
@@ -25,100 +25,15 @@ Interface for the evaluation phase (``evaluate_pruning``) -- decision on disk us
 """
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
-from torch import nn
 
+from avss.hf_io import load_pretrained
 from avss.hooks import find_decoder_layers
+from avss.surgery import layers_removed
 from pipeutil.io import PipelineError, atomic_path
-
-PER_LAYER_CONFIG_KEYS = ("layer_types", "no_rope_layers")  # config lists indexed by layer
-
-
-def _text_config(model):
-    cfg = model.config
-    return cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
-
-
-def kept_layers(n_layers: int, remove: Sequence[int]) -> list[int]:
-    """Indices kept when ``remove`` is dropped from ``n_layers`` layers (validated)."""
-    remove = [int(i) for i in remove]
-    bad = [i for i in remove if not 0 <= i < n_layers]
-    if bad:
-        raise PipelineError(f"layers to remove {bad} are outside 0..{n_layers - 1}")
-    if len(set(remove)) != len(remove):
-        raise PipelineError(f"layers to remove contain duplicates: {sorted(remove)}")
-    if len(remove) >= n_layers:
-        raise PipelineError(f"cannot remove all {n_layers} decoder layers (at least one must stay)")
-    return [i for i in range(n_layers) if i not in set(remove)]
-
-
-def _snapshot(model) -> dict:
-    dec = find_decoder_layers(model)
-    cfg = _text_config(model)
-    return {"path": dec.path, "layers": dec.layers, "n": cfg.num_hidden_layers,
-            "lists": {k: list(getattr(cfg, k)) for k in PER_LAYER_CONFIG_KEYS
-                      if isinstance(getattr(cfg, k, None), (list, tuple))},
-            "idx": [(m, m.layer_idx) for m in model.modules() if isinstance(getattr(m, "layer_idx", None), int)]}
-
-
-def _set_layers(model, path: str, layers: nn.ModuleList) -> None:
-    parent_path, name = path.rsplit(".", 1)
-    parent = model
-    for part in parent_path.split("."):
-        parent = getattr(parent, part)
-    setattr(parent, name, layers)
-
-
-def prune_layers(model, layers: Sequence[int]):
-    """Remove decoder ``layers`` (original indices) in place; returns ``model``."""
-    snap = _snapshot(model)
-    n = len(snap["layers"])
-    keep = kept_layers(n, layers)
-    if len(keep) == n:
-        return model
-    cfg = _text_config(model)
-    _set_layers(model, snap["path"], nn.ModuleList([snap["layers"][i] for i in keep]))
-    cfg.num_hidden_layers = len(keep)
-    for key, values in snap["lists"].items():
-        if len(values) == n:
-            setattr(cfg, key, [values[i] for i in keep])
-    for new, old in enumerate(keep):
-        for m in snap["layers"][old].modules():
-            if isinstance(getattr(m, "layer_idx", None), int):
-                m.layer_idx = new
-    assert len(find_decoder_layers(model).layers) == cfg.num_hidden_layers == len(keep)
-    return model
-
-
-@contextlib.contextmanager
-def layers_removed(model, layers: Sequence[int]) -> Iterator:
-    """Temporarily remove ``layers``; the dense model is restored on exit, also on error."""
-    snap = _snapshot(model)
-    try:
-        yield prune_layers(model, layers)
-    finally:
-        cfg = _text_config(model)
-        _set_layers(model, snap["path"], snap["layers"])
-        cfg.num_hidden_layers = snap["n"]
-        for key, values in snap["lists"].items():
-            setattr(cfg, key, values)
-        for m, idx in snap["idx"]:
-            m.layer_idx = idx
-
-
-def load_model(folder, device: str = "cpu", dtype: str = "auto"):
-    """Load a causal LM and its tokenizer from a local Hugging Face folder (never the hub)."""
-    from avss.hf_io import load_local
-
-    torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
-    model, tok = load_local(folder, dtype=torch_dtype)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return model.to(device).eval(), tok
 
 
 @torch.inference_mode()
@@ -133,7 +48,7 @@ def greedy(model, ids: torch.Tensor, new_tokens: int, use_cache: bool) -> torch.
 @torch.inference_mode()
 def verify_pruned(folder, reference, ids: torch.Tensor, new_tokens: int = 8) -> dict:
     """Load ``folder`` with plain from_pretrained; compare logits with ``reference`` and check KV cache."""
-    loaded, _ = load_model(folder, device=str(ids.device), dtype="auto")
+    loaded, _ = load_pretrained(folder, device=str(ids.device), dtype="auto")
     ref = reference(ids).logits.float()  # [1, T, V]
     got = loaded(ids).logits.float()  # [1, T, V]
     max_diff = float((ref - got).abs().max())

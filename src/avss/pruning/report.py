@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from pipeutil.io import PipelineError, atomic_path, write_json, write_text
+import numpy as np
+
+from pipeutil.figures import plt, save_figure
+from pipeutil.io import PipelineError, write_json, write_text
 
 from .retention import mean_retention, retention_rows
 
@@ -100,24 +104,8 @@ def summary_markdown(rows: Sequence[dict], ratio: float = 0.25, reference: str =
     return "\n".join(lines)
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    _plt().close(fig)
-
-
 def plot_layer_scores(per_layer: Mapping[str, Sequence[float]], path: str | Path) -> None:
     """One panel per method: its score of every layer."""
-    plt = _plt()
     methods = [m for m, v in per_layer.items() if len(v)] or list(per_layer)
     fig, axes = plt.subplots(len(methods), 1, figsize=(8, 1.8 * len(methods) + 0.5), squeeze=False, sharex=True)
     for ax, m in zip(axes[:, 0], methods):
@@ -130,12 +118,11 @@ def plot_layer_scores(per_layer: Mapping[str, Sequence[float]], path: str | Path
     axes[-1, 0].set_xticks(range(n), [str(i) for i in range(n)], fontsize=7)
     axes[-1, 0].set_xlabel("layer")
     fig.suptitle("Per-layer scores of every method")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_retention(rows: Sequence[dict], path: str | Path, threshold: float = 0.9) -> None:
     """Retention of the primary metric vs pruning ratio, one panel per task, one line per method."""
-    plt = _plt()
     prim = [r for r in rows if r["primary"]]
     tasks = sorted({r["task"] for r in prim})
     fig, axes = plt.subplots(1, len(tasks), figsize=(3.6 * len(tasks), 3.4), squeeze=False, sharey=True)
@@ -151,14 +138,11 @@ def plot_retention(rows: Sequence[dict], path: str | Path, threshold: float = 0.
         ax.set_xlabel("pruning ratio")
     axes[0, 0].set_ylabel("retention")
     axes[0, -1].legend(fontsize=8, loc="best")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_removed_heatmap(runs: Sequence[Mapping], n_layers: int, path: str | Path) -> None:
     """Rows = method @ ratio, columns = layers; dark = removed."""
-    import numpy as np
-
-    plt = _plt()
     pruned = sorted((r for r in runs if r["removed"]), key=lambda r: (r["ratio"], r["method"]))
     grid = np.zeros((max(len(pruned), 1), n_layers))  # (runs, layers)
     for i, r in enumerate(pruned):
@@ -169,7 +153,7 @@ def plot_removed_heatmap(runs: Sequence[Mapping], n_layers: int, path: str | Pat
     ax.set_xticks(range(n_layers), [str(i) for i in range(n_layers)], fontsize=7)
     ax.set_xlabel("layer (dark = removed)")
     ax.set_title("Layers removed by each method")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def write_report(sweep: Mapping, out: Mapping[str, str | Path], ratio: float = 0.25,
@@ -187,8 +171,6 @@ def write_report(sweep: Mapping, out: Mapping[str, str | Path], ratio: float = 0
 
 def report_pruning(evaluations_json: str | Path, out: Mapping[str, str | Path], summary: Mapping) -> list[dict]:
     """Phase ``evaluate_pruning``, report step: evaluations.json -> table, metrics, plots, summary."""
-    import json
-
     sweep = json.loads(Path(evaluations_json).read_text())
     return write_report(sweep, out, ratio=float(summary.get("ratio", 0.25)),
                         reference=str(summary.get("reference", "avss")),

@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from avss.stats import HistSpec, LayerStats, fraction_below, quantile_threshold
+from avss.stats import HistSpec, LayerStats, fraction_below, layer_variance, quantile_threshold
 from pipeutil.io import PipelineError
 
-VARIANCE_AXES = ("all", "feature", "token")
 SPARSITY_MODES = ("absolute", "relative", "quantile")
 COMBINATIONS = ("ratio", "variance_only", "density_product")
 
@@ -39,14 +38,6 @@ class ScoreConfig:
     seed: int = 0  # seed of the random baseline
     methods: tuple[str, ...] = field(default=("avss", "block_influence", "angular_distance",
                                                "ppl_drop", "drop_last", "random"))
-
-
-# ----------------------------------------------------------------------------- AVSS parts
-def layer_variance(layers: list[LayerStats], axis: str) -> np.ndarray:
-    """Variance per layer [L] along the configured axis."""
-    if axis not in VARIANCE_AXES:
-        raise PipelineError(f"score.avss.variance_axis: {axis!r} is not one of {list(VARIANCE_AXES)}")
-    return np.array([getattr(ls, f"var_{axis}") for ls in layers], dtype=np.float64)
 
 
 def layer_sparsity(layers: list[LayerStats], spec: HistSpec, mode: str, value: float) -> tuple[np.ndarray, np.ndarray]:

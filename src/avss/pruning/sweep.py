@@ -13,9 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from avss.evaluation.backends import HFBackend
 from avss.evaluation.runner import evaluate, load_tasks
-from pipeutil.io import PipelineError
+from avss.hf_io import load_pretrained
+from avss.surgery import layers_removed
+from pipeutil.device import resolve_device
+from pipeutil.io import PipelineError, write_json
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +75,7 @@ def run_sweep(model, tokenizer, methods: Mapping[str, dict], task_spec: Mapping[
     one on exit (default :func:`avss.prune.layers_removed`; the model is loaded once).
     """
     if removed_ctx is None:
-        from .prune import layers_removed as removed_ctx
+        removed_ctx = layers_removed
     n_layers = int(model.config.num_hidden_layers)
     runs = plan_runs(methods, n_layers)
     tasks = load_tasks(task_spec, datasets_dir, seed)
@@ -105,19 +110,11 @@ def run_evaluate_pruning(model_dir: str | Path, scores_path: str | Path, dataset
     params: the ``evaluate_pruning`` section of params.yaml (device, dtype, batch_size, max_length,
     share_prefix_min_tokens, seed, progress, tasks).
     """
-    import torch
-
-    from pipeutil.io import write_json
-
-    from .prune import load_model
-
     if threads:
         torch.set_num_threads(int(threads))
     methods = read_scores(scores_path)
-    device = params.get("device", "auto")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, tok = load_model(model_dir, device=device, dtype=params.get("dtype", "float32"))
+    device = resolve_device(params.get("device", "auto"), "evaluate_pruning.device")
+    model, tok = load_pretrained(model_dir, device=device, dtype=params.get("dtype", "float32"))
     opts = {k: params[k] for k in ("batch_size", "max_length", "share_prefix_min_tokens", "progress") if k in params}
     start = time.perf_counter()
     record = run_sweep(model, tok, methods, params["tasks"], datasets_dir, int(params.get("seed", 0)), opts)

@@ -24,7 +24,7 @@ from ball3d.camera import Camera, look_at
 from ball3d.pitch import landmarks
 from ball3d.rig import nominal_poses
 from ball3d.videoio import check_consistent, probe_video
-from pipeutil.io import PipelineError, atomic_path, write_json
+from pipeutil.io import PipelineError, atomic_path, read_json, write_json
 
 from .calibrate import (
     calibrate_intrinsics,
@@ -33,6 +33,7 @@ from .calibrate import (
     synthetic_landmark_pixels,
 )
 from .linereg import align_camera, background_plate
+from .plots import calibration_errors
 
 log = logging.getLogger(__name__)
 
@@ -201,3 +202,16 @@ def summarise(reports: list[dict]) -> dict:
                           **({"compare_vs_truth": e["compare_vs_truth"]} if "compare_vs_truth" in e else {})}
                          for s, e in rows]
     return out
+
+
+def run_calibrate_scene(truth_path: str, cam_names: list[str], cfg: dict, out_dir: str, rig_cfg: dict) -> dict:
+    """Rule calibrate_scene: every camera of the scene of ``truth_path`` -> <out_dir>/<cam>.json + report.json."""
+    return calibrate_scene(Path(truth_path).parent, cam_names, cfg, out_dir, rig_cfg)
+
+
+def run_calibrate_summary(calib_dirs: list[str], summary_json: str, plot_png: str) -> dict:
+    """Rule calibrate_summary: the errors of every calibrated camera against truth, as JSON and a plot."""
+    summary = summarise([read_json(Path(d) / "report.json", "calibration report") for d in calib_dirs])
+    write_json(summary_json, summary)
+    calibration_errors(summary, plot_png)
+    return summary

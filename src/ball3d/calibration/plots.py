@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ball3d.scenes.plots import _save, plt
+from pipeutil.figures import plt, save_figure
 
 PANELS = [("rms_px", "board RMS (px)"), ("line_residual_px", "line residual (px)"),
           ("focal_pct", "focal length (%)"), ("principal_point_px", "principal point (px)"),
@@ -44,4 +44,4 @@ def calibration_errors(summary: dict, path: str | Path) -> None:
             ax.legend(fontsize=6)
     fig.suptitle("Calibration per camera (errors: estimated vs ground truth; real footage has none)")
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)

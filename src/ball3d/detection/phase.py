@@ -5,7 +5,6 @@ contract in ``ball3d.records``); outputs are written atomically.
 """
 from __future__ import annotations
 
-import json
 import logging
 import platform
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ball3d.fusion.phase import load_cameras
+from ball3d.scene_io import load_cameras, load_detections
 from pipeutil.io import PipelineError, write_json
 from pipeutil.sources import parse_source, sha256_of
 
@@ -24,6 +23,7 @@ from .infer import DetectParams, detect_scene_net, to_full_res
 from .inputs import iter_scene_clips, load_truth
 from .metrics import MetricParams, evaluate
 from .network import DetectorConfig, load_checkpoint, resolve_device, save_checkpoint
+from .plots import plot_curve, plot_f1
 from .roi3d import assoc_config, detect_scene_roi3d
 from .train import TrainParams, clip_bank, fit, merge_banks
 
@@ -139,25 +139,6 @@ def run_train(train: list[SceneInput], val: list[SceneInput], checkpoint: str, r
     return out
 
 
-def plot_curve(curve: list[dict], val: dict, path: str) -> None:
-    """Training loss against step, with the validation F1 per subset in the title."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from pipeutil.io import atomic_path
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot([c["step"] for c in curve], [c["loss"] for c in curve], marker="o", ms=3)
-    ax.set(xlabel="step", ylabel="weighted BCE", yscale="log", title="heatmap detector training")
-    if val:
-        subs = ", ".join(f"{k} {v['f1']:.2f}" for k, v in val.get("subsets", {}).items())
-        ax.set_title(f"val F1 {val['overall']['f1']:.3f} ({subs})", fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-
-
 def checkpoint_path(detect_cfg: dict, trained: str | None) -> str:
     """The heatmap checkpoint to detect with: params detect.checkpoint, a ``file:<path>`` source (checked
     against detect.checkpoint_sha256 when given), or when that is null ``trained`` (this run's
@@ -211,16 +192,6 @@ def run_detect(scene: SceneInput, out_path: str, detector: str, checkpoint: str 
     return out
 
 
-def _load_detections(path: str, truth: dict) -> dict:
-    try:
-        det = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise PipelineError(f"{path}: cannot read detections ({exc})") from exc
-    if det.get("scene_id") != truth["scene_id"]:
-        raise PipelineError(f"{path}: detections of scene {det.get('scene_id')!r}, truth is {truth['scene_id']!r}")
-    return det["per_camera"]
-
-
 def run_metrics(scene_dirs: list[str], det_files: dict[str, list[str]], out_path: str, plot_path: str,
                 mp: MetricParams) -> dict:
     """Per-detector metrics over held-out scenes; det_files: detector -> files aligned with scene_dirs."""
@@ -232,7 +203,7 @@ def run_metrics(scene_dirs: list[str], det_files: dict[str, list[str]], out_path
         if len(files) != len(truths):
             raise PipelineError(f"detection metrics: {len(files)} {name} files for {len(truths)} scenes")
         try:
-            pairs = [(t, _load_detections(f, t)) for t, f, g in zip(truths, files, gt) if g]
+            pairs = [(t, load_detections(f, t)) for t, f, g in zip(truths, files, gt) if g]
             if pairs:
                 result["detectors"][name] = evaluate(pairs, mp)
         except (KeyError, ValueError) as exc:
@@ -242,28 +213,35 @@ def run_metrics(scene_dirs: list[str], det_files: dict[str, list[str]], out_path
     return result
 
 
-def plot_f1(result: dict, path: str) -> None:
-    """Grouped bars: F1 per subset and detector."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    from pipeutil.io import atomic_path
-    groups = ["overall", "clean", "occluded", "low_light", "blurred"]
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    dets = list(result["detectors"])
-    for k, name in enumerate(dets):
-        m = result["detectors"][name]
-        vals = [m["overall"]["f1"]] + [m["subsets"].get(g, {}).get("f1", np.nan) for g in groups[1:]]
-        ax.bar(np.arange(len(groups)) + (k - (len(dets) - 1) / 2) * 0.8 / len(dets), vals, 0.8 / len(dets), label=name)
-    ax.axhline(0.95, ls="--", c="k", lw=0.8)
-    ax.axhline(0.85, ls=":", c="k", lw=0.8)
-    ax.set(xticks=range(len(groups)), xticklabels=groups, ylim=(0, 1.05), ylabel=f"F1 within {result['metric_params']['tol_px']} px")
-    if dets:
-        ax.legend(fontsize=8)
-    else:  # e.g. only real footage was detected: nothing to score
-        ax.text(0.5, 0.5, "no scene with ground truth: nothing scored", transform=ax.transAxes, ha="center")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+
+def run_train_detector(train: dict, val: dict, train_cfg: dict, detect_cfg: dict, threads: int, checkpoint: str,
+                       report: str, curve_png: str, timing_path: str) -> dict:
+    """Rule train_detector. ``train`` / ``val``: {"truth": [truth.json], "prep": [...], "calib": [...]} of the
+    train and val scenes (prep and calib only for train_detector.input preprocess)."""
+    net, tp, dp, _, mp = configs(train_cfg, detect_cfg)
+    tp.threads = threads
+    return run_train(scene_inputs(train["truth"], train.get("prep"), train.get("calib")),
+                     scene_inputs(val["truth"], val.get("prep"), val.get("calib")),
+                     checkpoint, report, curve_png, net, tp, dp, mp, timing_path)
+
+
+def run_detect_scene(truth: str, prep: str | None, calib: str | None, trained: str | None, detector: str,
+                     train_cfg: dict, detect_cfg: dict, assoc_cfg: dict, threads: int, out_path: str,
+                     timing_path: str) -> dict:
+    """Rule detect_scene: one scene, one detector. ``trained``: this run's model.pt (used when
+    detect.checkpoint is null)."""
+    _, _, dp, cp, _ = configs(train_cfg, detect_cfg)
+    scene = scene_inputs([truth], [prep] if prep else None, [calib] if calib else None)[0]
+    model = checkpoint_path(detect_cfg, trained) if detector == "heatmap" else None
+    return run_detect(scene, out_path, detector, model, dp, cp, threads=threads, assoc=assoc_cfg,
+                      timing_path=timing_path)
+
+
+def run_detect_metrics(truths: list[str], detections: list[str], detectors: list[str], detect_cfg: dict,
+                       out_path: str, plot_path: str) -> dict:
+    """Rule detect_metrics: P/R/F1 of every detector over the scenes of ``truths`` (``detections``: every
+    <detector>.json of those scenes)."""
+    scene_dirs = [str(Path(t).parent) for t in truths]
+    det_files = {d: [f for f in detections if Path(f).name == f"{d}.json"] for d in detectors}
+    return run_metrics(scene_dirs, det_files, out_path, plot_path, MetricParams(**detect_cfg["metrics"]))

@@ -107,7 +107,7 @@ def _centre_in(cam: Camera, clip: CameraClip, xyz: np.ndarray, margin_px: float)
 
 def assoc_config(params: dict | None, width: int) -> AssocConfig:
     """AssocConfig from params.yaml bundle.association, pixel gates scaled by width / 1920 (as the bundle does)."""
-    from ball3d.fusion.phase import config_from
+    from ball3d.fusion.solve import config_from
 
     cfg = config_from(AssocConfig, dict(params or {}))
     s = width / 1920.0

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from ball3d.fusion.phase import solve_scene
+from ball3d.fusion.solve import solve_scene
 
 from .synth import make_problem
 

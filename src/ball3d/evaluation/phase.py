@@ -1,4 +1,4 @@
-"""Phase ``evaluate_vision`` entry points: metrics over scenes, plots of one scene, synthetic sweeps."""
+"""Phase ``evaluate_vision``: the functions its rules call (metrics over scenes, plots of one scene, synthetic sweeps)."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ball3d.fusion.phase import load_cameras, load_detections
+from ball3d.scene_io import load_cameras, load_detections
 from pipeutil.io import PipelineError, write_json
 
 from .metrics import evaluate_all, mean_over_seeds, run_sweeps, target_checks
@@ -92,3 +92,20 @@ def run_sweeps_phase(cfg: dict, solver_params: dict, out_json: str, out_png: str
     if out_timing is not None:
         write_json(out_timing, {"sweeps": timing})
     return out
+
+
+def run_evaluate_vision_metrics(bundle_paths: list[str], truth_paths: list[str], out_path: str) -> dict:
+    """Rule evaluate_vision_metrics: RMSE / p95 / coverage of every 3D method on every scene against truth."""
+    return run_metrics(bundle_paths, truth_paths, out_path)
+
+
+def run_evaluate_vision_plots(bundle_path: str, truth_path: str, detections_path: str, cameras_dir: str | None,
+                              camera_source: str, frame: int | None, out: dict[str, str]) -> str | None:
+    """Rule evaluate_vision_plots: trajectory vs truth, error over time, detections drawn on a frame
+    (``out``: trajectory / errors / detections -> PNG path)."""
+    return run_plots(bundle_path, truth_path, detections_path, cameras_dir, camera_source, frame, out)
+
+
+def run_evaluate_vision_sweeps(cfg: dict, solver_params: dict, out_json: str, out_png: str, out_timing: str) -> dict:
+    """Rule evaluate_vision_sweeps: synthetic sweeps and the DESIGN.md target checks."""
+    return run_sweeps_phase(cfg, solver_params, out_json, out_png, out_timing)

@@ -4,14 +4,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+import cv2
 import numpy as np
 
 from ball3d.camera import Camera
-from pipeutil.io import atomic_path
+from pipeutil.figures import plt, save_figure
 
 from .metrics import track_errors
 
@@ -19,12 +16,6 @@ log = logging.getLogger(__name__)
 COLORS = {"dlt": "tab:gray", "ransac": "tab:orange", "ransac_seq": "tab:brown", "graph_robust": "tab:blue", "graph_smoothed": "tab:green",
           "graph_smoothed_skew": "tab:olive",
           "streaming_filtered": "tab:purple", "streaming_fixed_lag": "tab:red"}
-
-
-def _save(fig, path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, bbox_inches="tight", format="png")
-    plt.close(fig)
 
 
 def empty_note(payload: dict, methods) -> str | None:
@@ -63,7 +54,7 @@ def plot_trajectory(payload: dict, truth: dict, path) -> str | None:
     ax1.legend(fontsize=8)
     note = empty_note(payload, shown)
     _note(ax2, note)
-    _save(fig, path)
+    save_figure(fig, path, dpi=90)
     return note
 
 
@@ -80,13 +71,11 @@ def plot_errors(payload: dict, truth: dict, path) -> str | None:
     if note is None:
         ax.legend(fontsize=8, ncol=3)
     _note(ax, note)
-    _save(fig, path)
+    save_figure(fig, path, dpi=90)
     return note
 
 
 def _read_frame(video: Path, frame: int, cam: Camera) -> np.ndarray:
-    import cv2
-
     cap = cv2.VideoCapture(str(video))
     cap.set(cv2.CAP_PROP_POS_FRAMES, frame)
     ok, img = cap.read()
@@ -121,7 +110,7 @@ def plot_detections(payload: dict, truth: dict, detections: dict, cameras: list[
     for ax in axes.ravel()[n:]:
         ax.axis("off")
     axes.ravel()[0].legend(fontsize=7, loc="lower left")
-    _save(fig, path)
+    save_figure(fig, path, dpi=90)
 
 
 def plot_sweeps(rows: list[dict], path) -> None:
@@ -135,4 +124,4 @@ def plot_sweeps(rows: list[dict], path) -> None:
             ax.semilogy([p[0] for p in pts], [max(p[1], 1e-4) for p in pts], "o-", color=COLORS.get(m), label=m)
         ax.set(xlabel=name, ylabel="RMSE (m)", title=f"sweep: {name}")
     axes[0][0].legend(fontsize=7)
-    _save(fig, path)
+    save_figure(fig, path, dpi=90)

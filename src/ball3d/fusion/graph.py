@@ -14,14 +14,13 @@ Output: a Track3D with per-frame covariance from Marginals, supporting cameras a
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import gtsam
 import numpy as np
 
 from ball3d.association import Association
 from ball3d.camera import Camera
-from ball3d.records import Track3D
 from ball3d.triangulate import project
 
 from .factors import (
@@ -36,6 +35,7 @@ from .factors import (
     pose_of,
     projection_factor,
 )
+from .graph_output import BundleResult, assemble
 from .skew import correct, estimate_skews
 
 log = logging.getLogger(__name__)
@@ -69,16 +69,6 @@ class BundleConfig:
     max_passes: int = 3  # solves with the final prior; stops early once the set of breaks is stable
     estimate_skew: bool = False  # estimate and correct a clock skew per camera (camera 0 = reference)
     max_skew_s: float = 0.05  # bound of the estimated skews, seconds
-
-
-@dataclass
-class BundleResult:
-    track: Track3D
-    error_before: float
-    error_after: float
-    breaks: list[int] = field(default_factory=list)  # middle frames of removed motion factors
-    cameras: list[Camera] = field(default_factory=list)  # refined (or unchanged) cameras
-    problem: dict = field(default_factory=dict)  # inputs of the final solve (frames, obs, init, broken, fixed)
 
 
 def solve_problem(cameras: list[Camera], problem: dict, cfg: BundleConfig, dt: float):
@@ -196,22 +186,8 @@ def _gap_observations(assoc: Association, result, frames, fixed: set, gate: floa
     return extra
 
 
-def refined_cameras(cameras: list[Camera], result, refine: bool) -> list[Camera]:
-    if not refine:
-        return list(cameras)
-    out = []
-    for j, cam in enumerate(cameras):
-        pose, cal = result.atPose3(C(j)), result.atCal3_S2(K(j))
-        R = pose.rotation().matrix().T  # world -> camera
-        out.append(Camera(cam.name, cal.K(), cam.dist, R, -R @ pose.translation(), cam.width, cam.height,
-                          cam.fps, meta={**cam.meta, "refined_by": "bundle"}))
-    return out
-
-
 def solve(cameras: list[Camera], assoc: Association, cfg: BundleConfig, fps: float) -> BundleResult:
     """Batch solve of one sequence (see module docstring)."""
-    from .graph_output import assemble
-
     dt = 1.0 / fps
     fixed_mask = np.array([f.xyz is not None for f in assoc.fixes])
     fixed = set(np.nonzero(fixed_mask)[0].tolist())

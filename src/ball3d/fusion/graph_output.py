@@ -2,17 +2,41 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 import gtsam
 import numpy as np
 
 from ball3d.association import Association
+from ball3d.camera import Camera
 from ball3d.records import Track3D
 from ball3d.triangulate import project
 
-from .factors import X
+from .factors import C, K, X
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class BundleResult:
+    track: Track3D
+    error_before: float
+    error_after: float
+    breaks: list[int] = field(default_factory=list)  # middle frames of removed motion factors
+    cameras: list[Camera] = field(default_factory=list)  # refined (or unchanged) cameras
+    problem: dict = field(default_factory=dict)  # inputs of the final solve (frames, obs, init, broken, fixed)
+
+
+def refined_cameras(cameras: list[Camera], result, refine: bool) -> list[Camera]:
+    if not refine:
+        return list(cameras)
+    out = []
+    for j, cam in enumerate(cameras):
+        pose, cal = result.atPose3(C(j)), result.atCal3_S2(K(j))
+        R = pose.rotation().matrix().T  # world -> camera
+        out.append(Camera(cam.name, cal.K(), cam.dist, R, -R @ pose.translation(), cam.width, cam.height,
+                          cam.fps, meta={**cam.meta, "refined_by": "bundle"}))
+    return out
 
 
 def marginal_covariances(graph, result, frames) -> dict[int, np.ndarray]:
@@ -39,8 +63,6 @@ def _missing_reasons(assoc: Association, kept: set, frames: set) -> dict[str, st
 
 def assemble(cameras, assoc: Association, cfg, solved, frames, obs, broken, before, after, fixed):
     """Build the BundleResult of bundle.solve (``solved`` is (graph, values) or None)."""
-    from .graph import BundleResult, refined_cameras
-
     method = "graph_smoothed" if cfg.motion_prior else "graph_robust"
     if solved is None:
         track = Track3D([], [], [], [], method, meta={"missing": _missing_reasons(assoc, set(), set()),

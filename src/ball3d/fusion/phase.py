@@ -1,171 +1,31 @@
-"""Phase ``bundle``: from detections + cameras of one scene to 3D tracks of every method.
-
-Methods, all written side by side to results/bundle/<split>/<scene_id>/<detector>.json:
-  dlt                  per frame, the top candidate of every camera, linear N-view DLT (no gating)
-  ransac               per frame, association.py (RANSAC over views + reprojection gate + refinement)
-  ransac_seq           sequence, seqassoc.py (top hypotheses per frame, Viterbi over the sequence, re-gate);
-                       when bundle.association.sequence it replaces ransac as the input of every method below
-  graph_robust         GTSAM graph, robust projection factors only (per frame, no motion prior)
-  graph_smoothed       GTSAM graph with the ballistic prior (bounces/kicks break it), marginals
-  graph_smoothed_skew  the same with per-camera clock-skew estimation (when bundle.skew_variant)
-  streaming_filtered   fixed-lag smoother, estimate available when the frame arrives
-  streaming_fixed_lag  fixed-lag smoother, estimate when the frame leaves the window
-"""
+"""Phase ``bundle``: the function rule ``bundle_scene`` calls (solver: ball3d.fusion.solve)."""
 from __future__ import annotations
 
-import json
-import logging
-import time
-from dataclasses import asdict, fields, replace
-from pathlib import Path
+from ball3d.scene_io import load_cameras, load_detections
+from pipeutil.io import read_json, write_json
 
-import numpy as np
-
-from ball3d.association import AssocConfig, Association, associate
-from ball3d.camera import Camera
-from ball3d.records import Track3D
-from ball3d.triangulate import dlt
-from pipeutil.io import PipelineError
-
-from .graph import BundleConfig, solve
-from .sequence import associate_sequence
-from .streaming import stream
-
-log = logging.getLogger(__name__)
-
-
-def _read_json(path, what: str) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise PipelineError(f"{path}: cannot read {what} ({exc})") from exc
-
-
-def load_cameras(cameras_dir: str | Path, truth: dict, source: str) -> list[Camera]:
-    """Calibrated cameras (one <cam>.json per camera of truth.json) or, if source == 'truth', the true ones."""
-    names = list(truth["per_camera"])
-    if source == "truth":
-        if "cameras" not in truth:  # real footage (ball3d.real_scenes): no true cameras
-            raise PipelineError(f"scene {truth['scene_id']}: no ground-truth cameras; set bundle.cameras: calibrated")
-        return [Camera.from_dict(d, source="truth.json") for d in truth["cameras"]]
-    if source != "calibrated":
-        raise PipelineError(f"params.yaml: bundle.cameras must be 'calibrated' or 'truth', got {source!r}")
-    cams = [Camera.load(Path(cameras_dir) / f"{n}.json") for n in names]
-    known = truth.get("cameras") or [{"name": n, **pc} for n, pc in truth["per_camera"].items()]  # real: sizes there
-    videos = {d["name"]: d for d in known}
-    for cam, name in zip(cams, names):
-        d = videos.get(name, {"name": name, "width": "?", "height": "?"})
-        if cam.name != name or (cam.width, cam.height) != (d["width"], d["height"]):
-            raise PipelineError(f"{cameras_dir}/{cam.name}.json: calibration for {cam.name} {cam.width}x{cam.height} "
-                                f"does not match the video of camera {d['name']} {d['width']}x{d['height']}")
-    return cams
-
-
-def load_detections(path: str | Path, truth: dict) -> dict:
-    """Detections file -> {cam: [[[u, v, score], ...] per frame]}, checked against the scene."""
-    det = _read_json(path, "detections")
-    if det.get("scene_id") != truth["scene_id"] or not isinstance(det.get("per_camera"), dict):
-        raise PipelineError(f"{path}: detections of scene {det.get('scene_id')!r} (need {truth['scene_id']!r} "
-                            "with a per_camera mapping)")
-    per = det["per_camera"]
-    bad = {c: len(v) for c, v in per.items() if len(v) != int(truth["n_frames"])}
-    if bad:
-        raise PipelineError(f"{path}: frame counts {bad} differ from the scene's {truth['n_frames']} frames")
-    return per
-
-
-def naive_dlt(assoc: Association) -> Track3D:
-    """Top-scoring candidate of every camera, all of them, one linear DLT per frame (the baseline)."""
-    frames, xyz, support, missing = [], [], [], {}
-    for i in range(len(assoc.cand)):
-        c = assoc.cand[i]  # (V, K, 3)
-        views = np.nonzero(np.isfinite(c[:, 0, 0]))[0]  # candidates are sorted by score: k = 0 is the top
-        if len(views) < 2:
-            missing[str(i)] = f"detections in {len(views)} camera(s)"
-            continue
-        X = dlt(assoc.P[views][None], c[views, 0, :2][None])[0]
-        if np.all(np.isfinite(X)):
-            frames.append(i)
-            xyz.append(X.tolist())
-            support.append([assoc.cam_names[j] for j in views])
-        else:
-            missing[str(i)] = "degenerate DLT"
-    return Track3D(frames, xyz, None, support, "dlt", {"missing": missing})
-
-
-def ransac_track(assoc: Association, method: str = "ransac") -> Track3D:
-    ok = [f for f in assoc.fixes if f.xyz is not None]
-    return Track3D([f.frame for f in ok], [f.xyz.tolist() for f in ok], None,
-                   [[assoc.cam_names[j] for j in f.cams] for f in ok], method,
-                   {"residual_px": [f.reproj_px.tolist() for f in ok],
-                    "missing": {str(f.frame): f.reason for f in assoc.fixes if f.xyz is None}})
-
-
-def config_from(cls, d: dict):
-    """Dataclass ``cls`` from a params dict (unknown keys are an error, missing keys keep defaults)."""
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise PipelineError(f"params.yaml: unknown keys {unknown} for {cls.__name__}; known: {sorted(names)}")
-    return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
-
-
-def solve_scene(cameras: list[Camera], candidates: dict, fps: float, params: dict, timing: dict | None = None) -> dict:
-    """Every method on one scene; returns the payload of the bundle output file. ``timing``, when given,
-    receives the wall-clock figures (seconds per step, fusion ms per frame, streaming update ms), which
-    stay out of the payload: same inputs, same bytes."""
-    acfg = config_from(AssocConfig, params.get("association", {}))
-    gcfg = config_from(BundleConfig, params.get("graph", {}))
-    # pixel parameters are given at 1920 px image width and scale with the image (like scenes.focal_px)
-    s_px = cameras[0].width / 1920.0
-    acfg = replace(acfg, gate_px=acfg.gate_px * s_px, reassoc_gate_px=acfg.reassoc_gate_px * s_px)
-    gcfg = replace(gcfg, pixel_sigma_px=gcfg.pixel_sigma_px * s_px, gap_gate_px=gcfg.gap_gate_px * s_px)
-    s = params.get("streaming", {"enabled": True, "lag_frames": 10, "innovation_gate_m": 0.3})
-    t0 = time.perf_counter()
-    assoc = associate(cameras, candidates, acfg)
-    clock = {"association_s": time.perf_counter() - t0}
-    tracks = {"dlt": naive_dlt(assoc), "ransac": ransac_track(assoc)}
-    summary = assoc.summary()
-    if acfg.sequence:  # the sequence association feeds the graph; the per-frame one stays for comparison
-        t0 = time.perf_counter()
-        assoc = associate_sequence(cameras, candidates, acfg, fps)
-        clock["association_seq_s"] = time.perf_counter() - t0
-        tracks["ransac_seq"] = ransac_track(assoc, "ransac_seq")
-        summary = {"per_frame": summary, "sequence": assoc.summary()}
-    clock["fusion_ms_per_frame"] = 1e3 * clock["association_seq_s" if acfg.sequence else "association_s"] / max(
-        len(assoc.fixes), 1)
-    variants = [("graph_robust", BundleConfig(**{**asdict(gcfg), "motion_prior": False, "refine_cameras": False})),
-                ("graph_smoothed", gcfg)]
-    if params.get("skew_variant", False) and not gcfg.estimate_skew:
-        variants.append(("graph_smoothed_skew", BundleConfig(**{**asdict(gcfg), "estimate_skew": True})))
-    for name, cfg in variants:
-        t0 = time.perf_counter()
-        res = solve(cameras, assoc, cfg, fps)
-        clock[f"{name}_s"] = time.perf_counter() - t0
-        tracks[name] = res.track
-        if cfg.refine_cameras:
-            res.track.meta["cameras_refined"] = [c.to_dict() for c in res.cameras]
-    if s.get("enabled", True):
-        t0 = time.perf_counter()
-        clock["streaming_update_ms"] = {}
-        tracks["streaming_filtered"], tracks["streaming_fixed_lag"] = stream(
-            cameras, assoc, gcfg, fps, int(s["lag_frames"]), float(s["innovation_gate_m"]), clock["streaming_update_ms"])
-        clock["streaming_s"] = time.perf_counter() - t0
-    if timing is not None:
-        timing.update(clock)
-    log.info("timing: %s", {k: v for k, v in clock.items() if k.endswith("_s")})
-    return {"n_frames": len(assoc.fixes), "cameras": [c.name for c in cameras],
-            "association": summary, "tracks": {k: asdict(v) for k, v in tracks.items()}}
+from .solve import solve_scene
 
 
 def run_bundle(truth_path: str, cameras_dir: str | None, detections_path: str, params: dict,
                timing: dict | None = None) -> dict:
-    """Phase entry: read truth.json (scene layout, fps), cameras and detections; solve; return the payload
+    """Read truth.json (scene layout, fps), cameras and detections; solve; return the payload
     (``timing``: see solve_scene)."""
-    truth = _read_json(truth_path, "scene truth")
+    truth = read_json(truth_path, "scene truth")
     cameras = load_cameras(cameras_dir, truth, params.get("cameras", "calibrated"))
     candidates = load_detections(detections_path, truth)
     payload = solve_scene(cameras, candidates, float(truth["fps"]), params, timing)
     payload.update(scene_id=truth["scene_id"], detections=str(detections_path),
                    camera_source=params.get("cameras", "calibrated"), params=params)
     return payload
+
+
+def run_bundle_scene(truth_path: str, cameras_dir: str | None, detections_path: str, params: dict,
+                     tracks_path: str, timing_path: str) -> tuple[dict, dict]:
+    """Rule bundle_scene: every method's 3D track of one scene -> ``tracks_path``; the wall-clock figures
+    -> ``timing_path`` (a declared timing file, pipeutil.io.TIMING_FILES). Returns (payload, timing)."""
+    timing: dict = {}
+    payload = run_bundle(truth_path, cameras_dir, detections_path, params, timing)
+    write_json(tracks_path, payload)
+    write_json(timing_path, timing)
+    return payload, timing

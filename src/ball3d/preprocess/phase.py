@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import numba
 import numpy as np
 
 from ball3d.camera import Camera
@@ -157,8 +158,6 @@ def resolve_backend(setting: str) -> bool:
 
 def set_cpu_threads(n: int) -> None:
     """Threads of the CPU kernels (1 avoids thread wake-up costs on small frames or busy machines)."""
-    import numba
-
     numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
 
 
@@ -212,3 +211,8 @@ def preprocess_scene(scene_dir: str | Path, calib_dir: str | Path, cam_names: li
         summary = {"scene": scene_dir.name, "cameras": rows}
         write_json(tmp / "summary.json", summary)
     return summary
+
+
+def run_preprocess_scene(truth_path: str, calib_dir: str, cam_names: list[str], cfg: dict, out_dir: str) -> dict:
+    """Rule preprocess_scene: every camera video of the scene of ``truth_path`` with its calibrated camera."""
+    return preprocess_scene(Path(truth_path).parent, calib_dir, cam_names, cfg, out_dir)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ball3d.board import Board, calibration_frames
 from ball3d.pitch import ground_texture, landmarks
-from ball3d.rig import make_rig
+from ball3d.rig import make_rig, nominal_poses
 from ball3d.videoio import write_video
 from pipeutil.io import PipelineError, atomic_path, write_json
 
@@ -48,8 +48,6 @@ def scene_specs(cfg: dict) -> list[SceneSpec]:
 
 
 def camera_names(cfg: dict) -> list[str]:
-    from ball3d.rig import nominal_poses
-
     return [name for name, _, _ in nominal_poses(cfg["cameras"])]
 
 

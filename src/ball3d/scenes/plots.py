@@ -1,25 +1,14 @@
 """Report figures of the vision phases: camera layout, frames with the true ball, calibration errors."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ball3d.camera import Camera  # noqa: E402
-from ball3d.pitch import line_polylines  # noqa: E402
-from ball3d.videoio import iter_frames  # noqa: E402
-from pipeutil.io import atomic_path  # noqa: E402
-
-
-def _save(fig, path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    plt.close(fig)
+from ball3d.camera import Camera
+from ball3d.pitch import line_polylines
+from ball3d.videoio import iter_frames
+from pipeutil.figures import plt, save_figure
 
 
 def camera_layout(truth: dict, path: str | Path) -> None:
@@ -46,7 +35,7 @@ def camera_layout(truth: dict, path: str | Path) -> None:
     ax.set_ylabel("y (m)")
     ax.set_title(f"Camera layout and ground footprints, scene {truth['scene_id']}")
     ax.legend(loc="lower right", fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def frames_with_ball(scene_dir: str | Path, truth: dict, frame: int, path: str | Path) -> None:
@@ -69,8 +58,6 @@ def frames_with_ball(scene_dir: str | Path, truth: dict, frame: int, path: str |
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.suptitle(f"Scene {truth['scene_id']}, frame {frame}: ground-truth ball circled")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
-def load_json(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())
