@@ -6,13 +6,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CORES  ?= all
 
-.PHONY: run test bench lint report dvc-yaml smoke cluster-test clean-results help
+.PHONY: run test bench lint report report-check dvc-yaml smoke cluster-test clean-results help
 
 help:
 	@echo "make run    - run the whole default pipeline (snakemake --cores $(CORES))"
 	@echo "make test   - run the test suite (unit tests + a smoke run of the whole DAG)"
 	@echo "make bench  - run every benchmark in benchmarks/, results in results/bench/*.json"
 	@echo "make report - write report.html (plots, tables, manifest) from the last run"
+	@echo "make report-check - open report.html and its tables in headless Chromium: screenshots, no warnings"
 	@echo "make lint   - snakefmt --check and snakemake --lint"
 	@echo "make cluster-test - the smoke DAG through a one-node SLURM on localhost (Debian, root; not in make test)"
 
@@ -38,6 +39,9 @@ bench: $(STAMP)
 
 report: $(STAMP)
 	$(BIN)/snakemake --report report.html
+
+report-check: report  ## the report and its tables in headless Chromium (apt-get install chromium)
+	$(BIN)/python tools/report_check.py report.html --out results/report_check
 
 lint: $(STAMP)
 	$(BIN)/snakefmt --check Snakefile workflow/rules

@@ -79,7 +79,33 @@ def test_smoke_run_produces_every_phase(smoke_repo):
     assert (smoke_repo / "results/download/model/config.json").is_file()
     assert run(["snakemake", "-n", "--cores", "1"], smoke_repo).stdout.count("Nothing to be done") == 1
     run(["snakemake", "--report", "report.html"], smoke_repo)
-    assert "manifest.tsv" in (smoke_repo / "report.html").read_text(errors="replace")
+    report = (smoke_repo / "report.html").read_text(errors="replace")
+    assert "manifest.tsv" in report
+    # tables as HTML pages (the report shows HTML inline; CSV/TSV/Markdown are download-only)
+    for table in ("download/tables/manifest", "evaluate_pruning/tables/retention",
+                  "evaluate_pruning/tables/summary", "evaluate_hallucination/tables/table"):
+        assert f"results/{table}.html" in report, table
+    # docutils writes its warnings into the page ("Duplicate explicit target name" from ":" in categories)
+    assert "System Message" not in report and "Duplicate explicit target" not in report
+
+
+HEADLINE_PHASES = ("train_detector", "detect", "evaluate_vision", "evaluate_pruning", "evaluate_hallucination")
+
+
+def test_dvc_metrics_show_fits_a_terminal_and_plots_have_data_curves(smoke_repo):
+    shown = run(["dvc", "metrics", "show"], smoke_repo).stdout
+    assert max(len(line) for line in shown.splitlines()) < 200, shown
+    for phase in HEADLINE_PHASES:
+        assert f"results/{phase}/headline.json" in shown, phase
+    assert "results/detect/metrics.json" not in shown  # detail files on request:
+    detail = run(["dvc", "metrics", "show", "results/detect/metrics.json"], smoke_repo).stdout
+    assert "detectors.heatmap.overall.f1" in detail
+    plots = json.loads(run(["dvc", "plots", "show", "--json", "-o", "dvc_plots"], smoke_repo).stdout)["data"]
+    for plot_id in ("evaluate_pruning/retention_vs_ratio", "train_detector/loss_vs_step",
+                    "evaluate_vision/rmse_m_vs_n_cameras"):
+        assert plot_id in plots, sorted(plots)
+    curve = (smoke_repo / "results/train_detector/curves/loss_vs_step/train.csv").read_text().splitlines()
+    assert curve[0] == "step,loss" and len(curve) > 2
 
 
 VISION_PHASES = ("scenes", "calibrate", "preprocess", "train_detector", "detect", "bundle", "evaluate_vision")

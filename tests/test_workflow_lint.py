@@ -1,4 +1,5 @@
-"""The workflow files are snakefmt-formatted; every rule has a log, a benchmark and a script of its own name."""
+"""The workflow files are snakefmt-formatted; every rule has a log, a benchmark, the pipeline's software
+environment and a script of its own name (the `<phase>_views` rules share views.py)."""
 import re
 import sys
 from pathlib import Path
@@ -18,7 +19,10 @@ def test_every_rule_has_log_benchmark_and_own_script():
                 continue
             for directive in ("log:", "benchmark:"):
                 assert directive in body, f"{smk.name}: rule {name} has no {directive}"
+            assert 'conda:\n        "../envs/pipeline.yaml"' in body, f"{smk.name}: rule {name} has no conda env"
             script = re.search(r'script:\s*\n\s*"\.\./scripts/(\w+)\.py"', body)
             assert script, f"{smk.name}: rule {name} does not call a script"
-            assert script.group(1) == name, f"{smk.name}: rule {name} calls {script.group(1)}.py, not {name}.py"
-            assert (ROOT / "workflow/scripts" / f"{name}.py").is_file()
+            own = "views" if name.endswith("_views") else name
+            assert script.group(1) == own, f"{smk.name}: rule {name} calls {script.group(1)}.py, not {own}.py"
+            assert (ROOT / "workflow/scripts" / f"{own}.py").is_file()
+    assert (ROOT / "workflow/envs/pipeline.yaml").is_file()

@@ -10,7 +10,11 @@ Per phase:
          the src/ packages those scripts import;
   params the params.yaml sections its .smk file reads (config["<section>"]);
   outs   results/<phase> (the whole folder, so a dvc pull restores every intermediate too).
-Top-level metrics: every ``*metrics*.json`` output; plots: every ``.png`` output.
+Top-level metrics: every ``headline.json`` output (a few flat figures per phase, written by the
+phase's ``<phase>_views`` rule, so `dvc metrics show` fits a terminal; the detail files are read on
+request, e.g. `dvc metrics show results/detect/metrics.json`). Plots: every ``.png`` output, and one
+data plot per ``curves/<y>_vs_<x>/`` folder (one line per ``<series>.csv`` file in it).
+The script of rule ``<rule>`` is workflow/scripts/<rule>.py; the ``*_views`` rules share views.py.
 """
 from __future__ import annotations
 
@@ -96,7 +100,8 @@ def build_stages(jobs: list[dict], root: Path) -> dict:
             raise PipelineError(f"phase {phase!r} has no rule file {smk.relative_to(root)}")
         deps.add(str(smk.relative_to(root)))
         for rule in rules[phase]:
-            script = root / "workflow" / "scripts" / f"{rule}.py"
+            name = "views" if rule.endswith("_views") else rule
+            script = root / "workflow" / "scripts" / f"{name}.py"
             if script.is_file():
                 deps.add(str(script.relative_to(root)))
                 packages |= _imports(script)
@@ -109,14 +114,32 @@ def build_stages(jobs: list[dict], root: Path) -> dict:
             stage["params"] = [{"params.yaml": sections}]
         stage["outs"] = [f"results/{phase}"]
         stages[phase] = stage
-        metrics += sorted(o for o in outs[phase] if re.search(r"metrics[^/]*\.json$", o))
+        metrics += sorted(o for o in outs[phase] if Path(o).name == "headline.json")
         plots += sorted(o for o in outs[phase] if o.endswith(".png"))
+        plots += data_plots(phase, outs[phase])
     doc = {"stages": stages}
     if metrics:
         doc["metrics"] = metrics
     if plots:
         doc["plots"] = plots
     return doc
+
+
+def data_plots(phase: str, outputs: set[str]) -> list[dict]:
+    """DVC data plots of a phase: each ``results/<phase>/curves/<y>_vs_<x>/`` folder is one linear
+    plot with one line per ``<series>.csv`` file (the two columns x, y written by pipeutil.views)."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for out in sorted(outputs):
+        path = Path(out)
+        if path.suffix == ".csv" and path.parent.parent.name == "curves":
+            groups[str(path.parent)].append(out)
+    plots = []
+    for folder, files in sorted(groups.items()):
+        y, x = Path(folder).name.split("_vs_", 1)
+        plots.append({f"{phase}/{Path(folder).name}": {
+            "template": "linear", "x": x, "y": {f: y for f in files},
+            "title": f"{phase}: {y} vs {x}"}})
+    return plots
 
 
 def render(doc: dict) -> str:

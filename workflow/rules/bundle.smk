@@ -40,6 +40,8 @@ rule bundle_scene:
     wildcard_constraints:
         split="train|val|test|real",
         detector="[a-z_]+",
+    conda:
+        "../envs/pipeline.yaml"
     params:
         cfg=config["bundle"],
     script:

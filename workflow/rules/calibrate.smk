@@ -12,6 +12,8 @@ rule calibrate_scene:
         bench_of("calibrate_scene", "{split}_{scene_id}")
     wildcard_constraints:
         split="train|val|test|real",
+    conda:
+        "../envs/pipeline.yaml"
     params:
         cfg=config["calibrate"],
         rig=config["scenes"]["cameras"],  # nominal poses: the start of the pitch-line alignment
@@ -26,12 +28,16 @@ rule calibrate_summary:
     output:
         summary="results/calibrate/summary.json",
         plot=report(
-            "results/calibrate/calib_errors.png", category="Vision: calibration"
+            "results/calibrate/calib_errors.png",
+            category="Vision",
+            subcategory="Calibration",
         ),
     log:
         log_of("calibrate_summary"),
     benchmark:
         bench_of("calibrate_summary")
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../scripts/calibrate_summary.py"
 

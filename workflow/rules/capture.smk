@@ -14,6 +14,8 @@ rule capture_stats:
         log_of("capture_stats"),
     benchmark:
         bench_of("capture_stats")
+    conda:
+        "../envs/pipeline.yaml"
     threads: config["capture"]["threads"]
     resources:
         gpu=gpus_for(config["capture"]["device"]),
@@ -33,6 +35,8 @@ rule capture_ppl_drop:
         log_of("capture_ppl_drop"),
     benchmark:
         bench_of("capture_ppl_drop")
+    conda:
+        "../envs/pipeline.yaml"
     threads: config["capture"]["threads"]
     resources:
         gpu=gpus_for(config["capture"]["device"]),

@@ -42,6 +42,8 @@ rule detect_scene:
     wildcard_constraints:
         split="train|val|test|real",
         detector="heatmap|classical",
+    conda:
+        "../envs/pipeline.yaml"
     threads: config["detect"]["threads"]
     resources:
         gpu=gpus_for(config["detect"]["device"]),
@@ -63,16 +65,42 @@ rule detect_metrics:
         detections=detect_outputs(config["detect"]["detectors"]),
     output:
         metrics="results/detect/metrics.json",
-        plot=report("results/detect/f1_subsets.png", category="Vision: detector"),
+        plot=report(
+            "results/detect/f1_subsets.png", category="Vision", subcategory="Detector"
+        ),
     log:
         log_of("detect_metrics"),
     benchmark:
         bench_of("detect_metrics")
+    conda:
+        "../envs/pipeline.yaml"
     params:
         detectors=config["detect"]["detectors"],
         detect=config["detect"],
     script:
         "../scripts/detect_metrics.py"
+
+
+DETECT_HEAD = config["detect"]["detectors"][0]
+
+
+rule detect_views:
+    input:
+        metrics="results/detect/metrics.json",
+    output:
+        headline="results/detect/headline.json",
+    log:
+        log_of("detect_views"),
+    benchmark:
+        bench_of("detect_views")
+    conda:
+        "../envs/pipeline.yaml"
+    params:
+        # headline.json (`dvc metrics show`): overall F1 of the first detector of detect.detectors
+        headline={f"f1_{DETECT_HEAD}": [f"detectors/{DETECT_HEAD}/overall/f1", 1]},
+        curves={},
+    script:
+        "../scripts/views.py"
 
 
 rule phase_detect:
@@ -81,5 +109,6 @@ rule phase_detect:
             "detect",
             detect_outputs(config["detect"]["detectors"])
             + detect_outputs(config["detect"]["detectors"], ".timing.json")
-            + ["results/detect/metrics.json", "results/detect/f1_subsets.png"],
+            + ["results/detect/metrics.json", "results/detect/f1_subsets.png"]
+            + list(rules.detect_views.output),
         ),

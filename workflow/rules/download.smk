@@ -17,6 +17,8 @@ rule download_model:
         log_of("download_model"),
     benchmark:
         bench_of("download_model")
+    conda:
+        "../envs/pipeline.yaml"
     resources:
         mem_mb=1500,  # peak RSS 0.97 GB (default model); the rules' mem_mb: README "Running on a cluster"
     params:
@@ -39,6 +41,8 @@ rule download_dataset:
     wildcard_constraints:
         name="|".join(DATASETS),
         ext="jsonl|txt",
+    conda:
+        "../envs/pipeline.yaml"
     params:
         cfg=lambda wc: config["datasets"][wc.name],
         download=config["download"],
@@ -64,10 +68,37 @@ rule download_manifest:
         log_of("download_manifest"),
     benchmark:
         bench_of("download_manifest")
+    conda:
+        "../envs/pipeline.yaml"
     params:
         names=DATASETS,
     script:
         "../scripts/download_manifest.py"
+
+
+rule download_views:
+    input:
+        tables=["results/download/manifest.tsv"],
+    output:
+        tables=[
+            report(
+                "results/download/tables/manifest.html",
+                caption="../report/manifest.rst",
+                category="Download",
+                labels={"table": "manifest"},
+            )
+        ],
+    log:
+        log_of("download_views"),
+    benchmark:
+        bench_of("download_views")
+    conda:
+        "../envs/pipeline.yaml"
+    params:
+        headline={},
+        curves={},
+    script:
+        "../scripts/views.py"
 
 
 rule phase_download:
@@ -75,5 +106,6 @@ rule phase_download:
         register_phase(
             "download",
             ["results/download/model", "results/download/manifest.json"]
+            + list(rules.download_views.output)
             + [dataset_out(n) for n in DATASETS],
         ),

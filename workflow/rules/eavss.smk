@@ -45,6 +45,8 @@ rule eavss_capture:
         bench_of("eavss_capture", "fold{fold}")
     wildcard_constraints:
         fold=r"\d+",
+    conda:
+        "../envs/pipeline.yaml"
     threads: 1
     resources:
         mem_mb=2000,  # peak RSS 1.1 GB (docs/eavss.md)
@@ -69,6 +71,8 @@ rule eavss_scores:
         log_of("eavss_scores"),
     benchmark:
         bench_of("eavss_scores")
+    conda:
+        "../envs/pipeline.yaml"
     params:
         folds=HALLUC_FOLDS,
         score={k: EV[k] for k in EAVSS_SCORE_KEYS},

@@ -29,6 +29,8 @@ rule evaluate_hallucination_run:
     wildcard_constraints:
         variant="|".join(EH_VARIANTS),
         fold=r"\d+",
+    conda:
+        "../envs/pipeline.yaml"
     threads: 1
     resources:
         gpu=gpus_for(EH["device"]),
@@ -70,10 +72,51 @@ rule evaluate_hallucination_report:
         log_of("evaluate_hallucination_report"),
     benchmark:
         bench_of("evaluate_hallucination_report")
+    conda:
+        "../envs/pipeline.yaml"
     params:
         metrics=EH["metrics"],
     script:
         "../scripts/evaluate_hallucination_report.py"
+
+
+rule evaluate_hallucination_views:
+    input:
+        metrics="results/evaluate_hallucination/metrics.json",
+        tables=[
+            "results/evaluate_hallucination/table.md",
+            "results/evaluate_hallucination/summary.md",
+        ],
+    output:
+        headline="results/evaluate_hallucination/headline.json",
+        tables=[
+            report(
+                f"results/evaluate_hallucination/tables/{name}.html",
+                category="EAVSS",
+                subcategory="Tables",
+                labels={"table": name},
+            )
+            for name in ("table", "summary")
+        ],
+    log:
+        log_of("evaluate_hallucination_views"),
+    benchmark:
+        bench_of("evaluate_hallucination_views")
+    conda:
+        "../envs/pipeline.yaml"
+    params:
+        # headline.json (`dvc metrics show`): change of the EAVSS fine-tune vs the base model
+        headline={
+            f"{short}_d": [f"eavss/{task}/{metric}/abs_change", 1]
+            for task, metric, short in (
+                ("truthful_qa", "mc1", "mc1"),
+                ("sciq", "acc", "sciq"),
+            )
+            if task in EH["tasks"] and "eavss" in FT_VARIANTS
+        },
+        curves={},
+    script:
+        "../scripts/views.py"
 
 
 rule phase_evaluate_hallucination:
@@ -86,5 +129,6 @@ rule phase_evaluate_hallucination:
                 "results/evaluate_hallucination/table.md",
                 "results/evaluate_hallucination/summary.md",
                 "results/evaluate_hallucination/changes.png",
-            ],
+            ]
+            + list(rules.evaluate_hallucination_views.output),
         ),

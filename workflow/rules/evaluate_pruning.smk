@@ -4,6 +4,18 @@ from avss.records import dataset_path as _eval_dataset_path
 
 EVAL_PRUNING = config["evaluate_pruning"]
 EVAL_PRUNING_OUT = "results/evaluate_pruning"
+_HEAD_RATIO = str(EVAL_PRUNING["summary"]["ratio"])
+# headline.json (`dvc metrics show`): retention at the summary's ratio of the reference and Block Influence
+EVAL_PRUNING_HEADLINE = {
+    f"{short}_{task}": [f"{method}/{_HEAD_RATIO}/{task}/{metric}/retention", 1]
+    for method, short in (
+        (EVAL_PRUNING["summary"]["reference"], EVAL_PRUNING["summary"]["reference"]),
+        ("block_influence", "bi"),
+    )
+    if method in config["score"]["methods"]
+    for task, metric in (("sciq", "acc"), ("wiki", "word_perplexity"))
+    if task in EVAL_PRUNING["tasks"]
+}
 
 
 rule evaluate_pruning:
@@ -18,6 +30,8 @@ rule evaluate_pruning:
         log_of("evaluate_pruning"),
     benchmark:
         bench_of("evaluate_pruning")
+    conda:
+        "../envs/pipeline.yaml"
     threads: EVAL_PRUNING["threads"]
     resources:
         gpu=gpus_for(EVAL_PRUNING["device"]),
@@ -68,10 +82,51 @@ rule report_pruning:
         log_of("report_pruning"),
     benchmark:
         bench_of("report_pruning")
+    conda:
+        "../envs/pipeline.yaml"
     params:
         summary=EVAL_PRUNING["summary"],
     script:
         "../scripts/report_pruning.py"
+
+
+rule evaluate_pruning_views:
+    input:
+        metrics=f"{EVAL_PRUNING_OUT}/metrics.json",
+        curves=f"{EVAL_PRUNING_OUT}/retention.csv",
+        tables=[f"{EVAL_PRUNING_OUT}/retention.csv", f"{EVAL_PRUNING_OUT}/summary.md"],
+    output:
+        headline=f"{EVAL_PRUNING_OUT}/headline.json",
+        curves=expand(
+            f"{EVAL_PRUNING_OUT}/curves/retention_vs_ratio/{{m}}.csv",
+            m=config["score"]["methods"],
+        ),
+        tables=[
+            report(
+                f"{EVAL_PRUNING_OUT}/tables/{name}.html",
+                category="Pruning",
+                subcategory="Tables",
+                labels={"table": name},
+            )
+            for name in ("retention", "summary")
+        ],
+    log:
+        log_of("evaluate_pruning_views"),
+    benchmark:
+        bench_of("evaluate_pruning_views")
+    conda:
+        "../envs/pipeline.yaml"
+    params:
+        headline=EVAL_PRUNING_HEADLINE,
+        curves={
+            "retention_vs_ratio": {
+                "source": f"{EVAL_PRUNING_OUT}/retention.csv",
+                "series": "method",
+                "where": {"primary": "True"},
+            }
+        },
+    script:
+        "../scripts/views.py"
 
 
 rule phase_evaluate_pruning:
@@ -87,5 +142,6 @@ rule phase_evaluate_pruning:
                 f"{EVAL_PRUNING_OUT}/plots/layer_scores.png",
                 f"{EVAL_PRUNING_OUT}/plots/retention.png",
                 f"{EVAL_PRUNING_OUT}/plots/removed_layers.png",
-            ],
+            ]
+            + list(rules.evaluate_pruning_views.output),
         ),

@@ -47,6 +47,8 @@ rule evaluate_vision_metrics:
         bench_of("evaluate_vision_metrics", "{detector}")
     wildcard_constraints:
         detector="[a-z_]+",
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../scripts/evaluate_vision_metrics.py"
 
@@ -56,16 +58,24 @@ rule evaluate_vision_plots:
         unpack(plot_scene_inputs),
     output:
         trajectory=report(
-            "results/evaluate_vision/trajectory.png", category="Vision 3D"
+            "results/evaluate_vision/trajectory.png",
+            category="Vision",
+            subcategory="3D",
         ),
-        errors=report("results/evaluate_vision/errors.png", category="Vision 3D"),
+        errors=report(
+            "results/evaluate_vision/errors.png", category="Vision", subcategory="3D"
+        ),
         detections=report(
-            "results/evaluate_vision/detections.png", category="Vision 3D"
+            "results/evaluate_vision/detections.png",
+            category="Vision",
+            subcategory="3D",
         ),
     log:
         log_of("evaluate_vision_plots"),
     benchmark:
         bench_of("evaluate_vision_plots")
+    conda:
+        "../envs/pipeline.yaml"
     params:
         camera_source=config["bundle"]["cameras"],
         frame=config["evaluate_vision"]["plot_frame"],
@@ -77,11 +87,15 @@ rule evaluate_vision_sweeps:
     output:
         sweeps="results/evaluate_vision/sweeps.json",
         timing="results/evaluate_vision/sweeps_timing.json",
-        plot=report("results/evaluate_vision/sweeps.png", category="Vision 3D"),
+        plot=report(
+            "results/evaluate_vision/sweeps.png", category="Vision", subcategory="3D"
+        ),
     log:
         log_of("evaluate_vision_sweeps"),
     benchmark:
         bench_of("evaluate_vision_sweeps")
+    conda:
+        "../envs/pipeline.yaml"
     params:
         cfg={k: config["evaluate_vision"][k] for k in ("sweeps", "targets")},
         solver={
@@ -90,6 +104,42 @@ rule evaluate_vision_sweeps:
         },
     script:
         "../scripts/evaluate_vision_sweeps.py"
+
+
+rule evaluate_vision_views:
+    input:
+        metrics=f"results/evaluate_vision/metrics_{config['evaluate_vision']['detector']}.json",
+        curves="results/evaluate_vision/sweeps.json",
+    output:
+        headline="results/evaluate_vision/headline.json",
+        curves=expand(
+            "results/evaluate_vision/curves/rmse_m_vs_n_cameras/{m}.csv",
+            m=config["evaluate_vision"]["sweeps"]["plot_methods"],
+        ),
+    log:
+        log_of("evaluate_vision_views"),
+    benchmark:
+        bench_of("evaluate_vision_views")
+    conda:
+        "../envs/pipeline.yaml"
+    params:
+        # headline.json (`dvc metrics show`): 3D error of the smoothed graph solve, test scenes
+        headline={
+            "rmse_cm": ["overall/graph_smoothed/rmse_m", 100],
+            "p95_cm": ["overall/graph_smoothed/p95_m", 100],
+            "coverage": ["overall/graph_smoothed/mean_coverage", 1],
+        },
+        curves={
+            "rmse_m_vs_n_cameras": {
+                "source": "results/evaluate_vision/sweeps.json",
+                "rows": "sweeps_mean",
+                "series": "method",
+                "where": {"axis": "n_cameras"},
+                "columns": {"n_cameras": "value"},
+            }
+        },
+    script:
+        "../scripts/views.py"
 
 
 rule phase_evaluate_vision:
@@ -107,5 +157,6 @@ rule phase_evaluate_vision:
                 "results/evaluate_vision/sweeps.json",
                 "results/evaluate_vision/sweeps_timing.json",
                 "results/evaluate_vision/sweeps.png",
-            ],
+            ]
+            + list(rules.evaluate_vision_views.output),
         ),

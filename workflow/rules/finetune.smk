@@ -41,6 +41,8 @@ rule finetune_plan:
         log_of("finetune_plan"),
     benchmark:
         bench_of("finetune_plan")
+    conda:
+        "../envs/pipeline.yaml"
     params:
         variants=FT_VARIANTS,
         k=EV["top_k"],
@@ -64,6 +66,8 @@ rule finetune:
     wildcard_constraints:
         variant="|".join(FT_VARIANTS),
         fold=r"\d+",
+    conda:
+        "../envs/pipeline.yaml"
     threads: 1
     resources:
         mem_mb=4000,  # peak RSS 2.7 GB, all_layers (docs/eavss.md)

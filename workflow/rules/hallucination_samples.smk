@@ -39,6 +39,8 @@ rule hallucination_samples:
         bench_of("hallucination_samples", "{dataset}")
     wildcard_constraints:
         dataset="|".join(HALLUC_DATASETS),
+    conda:
+        "../envs/pipeline.yaml"
     threads: 1
     resources:
         mem_mb=1500,  # peak RSS 1.0 GB (docs/eavss.md)

@@ -13,6 +13,8 @@ rule preprocess_scene:
         bench_of("preprocess_scene", "{split}_{scene_id}")
     wildcard_constraints:
         split="train|val|test|real",
+    conda:
+        "../envs/pipeline.yaml"
     threads: config["preprocess"]["threads"]
     resources:
         gpu=gpus_for(config["preprocess"]["backend"]),

@@ -28,6 +28,8 @@ rule prune_model:
     wildcard_constraints:
         method="[a-z_]+",
         sel=r"n?[0-9.]+",
+    conda:
+        "../envs/pipeline.yaml"
     resources:
         gpu=gpus_for(config["prune"]["device"]),
     params:

@@ -47,6 +47,8 @@ rule render_scene:
         bench_of("render_scene", "{split}_{scene_id}")
     wildcard_constraints:
         split="train|val|test",
+    conda:
+        "../envs/pipeline.yaml"
     params:
         cfg=config["scenes"],
     script:
@@ -77,6 +79,8 @@ rule real_scene_video:
     wildcard_constraints:
         scene_id="[A-Za-z0-9_-]+",
         video="[A-Za-z0-9_]+",
+    conda:
+        "../envs/pipeline.yaml"
     params:
         job=lambda wc: video_job(config["scenes"], wc.scene_id, wc.video),
     script:
@@ -99,6 +103,8 @@ rule real_scene:
         bench_of("real_scene", "{scene_id}")
     wildcard_constraints:
         scene_id="[A-Za-z0-9_-]+",
+    conda:
+        "../envs/pipeline.yaml"
     params:
         index=lambda wc: find_real(config["scenes"], wc.scene_id)[0],
         entry=lambda wc: find_real(config["scenes"], wc.scene_id)[1],
@@ -111,13 +117,19 @@ rule plot_scenes:
         scene_files(*plot_scene()),
     output:
         layout=report(
-            "results/scenes/plots/camera_layout.png", category="Vision: scenes"
+            "results/scenes/plots/camera_layout.png",
+            category="Vision",
+            subcategory="Scenes",
         ),
-        frames=report("results/scenes/plots/frames.png", category="Vision: scenes"),
+        frames=report(
+            "results/scenes/plots/frames.png", category="Vision", subcategory="Scenes"
+        ),
     log:
         log_of("plot_scenes"),
     benchmark:
         bench_of("plot_scenes")
+    conda:
+        "../envs/pipeline.yaml"
     params:
         frame=config["scenes"]["n_frames"] // 2,
     script:

@@ -12,6 +12,8 @@ rule score_layers:
         log_of("score_layers"),
     benchmark:
         bench_of("score_layers")
+    conda:
+        "../envs/pipeline.yaml"
     params:
         cfg=config["score"],
     script:
@@ -36,6 +38,8 @@ rule score_plots:
         log_of("score_plots"),
     benchmark:
         bench_of("score_plots")
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../scripts/score_plots.py"
 
