@@ -93,7 +93,7 @@ def test_tables_render_csv_tsv_and_markdown_as_html(tmp_path):
     (tmp_path / "m.tsv").write_text("name\tsha256\nmodel\tabc\n")
     (tmp_path / "s.md").write_text("# Summary\n\n| a | b |\n|---|---|\n| 1 | <i>2</i> |\n\ntext\n")
     csv_page = table_html(tmp_path / "r.csv")
-    assert "<th>retention</th>" in csv_page and '<td class="num">0.8123</td>' in csv_page
+    assert "<th>retention</th>" in csv_page and '<td class="num">0.81235</td>' in csv_page
     assert "&lt;b&gt;" in csv_page and "<b>" not in csv_page  # cells are escaped
     assert "<td>abc</td>" in table_html(tmp_path / "m.tsv")
     md_page = table_html(tmp_path / "s.md")

@@ -142,7 +142,7 @@ def write_curves(spec: dict, outputs: list[str]) -> None:
 
 # --------------------------------------------------------------------------------------------- tables
 _PAGE = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>{title}</title>
+<html><head><meta charset="utf-8"><meta name="source" content="{source}"><title>{title}</title>
 <style>
 body {{ font-family: sans-serif; margin: 1em; }}
 table {{ border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1em 0; }}
@@ -160,7 +160,7 @@ td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 def _cell(value: str) -> str:
     num = _number(value)
     if num is not None and value.strip() not in ("True", "False"):
-        text = f"{num:.4g}" if ("." in value or "e" in value.lower()) else value
+        text = f"{num:.5g}" if ("." in value or "e" in value.lower()) else value
         return f'<td class="num">{html.escape(text)}</td>'
     return f"<td>{html.escape(value)}</td>"
 
@@ -189,7 +189,8 @@ def table_html(source: str | Path, title: str | None = None) -> str:
              ".md": markdown_html}
     if source.suffix not in kinds:
         raise PipelineError(f"table {source}: expected a .csv, .tsv or .md file")
-    return _PAGE.format(title=html.escape(title or source.name), body=kinds[source.suffix](text))
+    return _PAGE.format(title=html.escape(title or source.name), source=html.escape(source.name),
+                        body=kinds[source.suffix](text))
 
 
 def write_tables(sources: list[str], outputs: list[str]) -> None:

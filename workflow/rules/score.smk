@@ -27,12 +27,14 @@ rule score_plots:
         per_layer=report(
             "results/score/per_layer_scores.png",
             caption="../report/score_per_layer.rst",
-            category="LLM layer pruning",
+            category="Pruning",
+            subcategory="Layer scores",
         ),
         avss=report(
             "results/score/avss_components.png",
             caption="../report/score_avss.rst",
-            category="LLM layer pruning",
+            category="Pruning",
+            subcategory="Layer scores",
         ),
     log:
         log_of("score_plots"),
