@@ -30,6 +30,7 @@ import numpy as np
 
 from ball3d.association import AssocConfig, FrameFix, associate_frame, pad_candidates
 from ball3d.camera import Camera
+from pipeutil.config import from_params
 from pipeutil.io import PipelineError
 
 from .infer import DetectParams, confident, detect_frame, extrapolate, to_full_res
@@ -107,9 +108,7 @@ def _centre_in(cam: Camera, clip: CameraClip, xyz: np.ndarray, margin_px: float)
 
 def assoc_config(params: dict | None, width: int) -> AssocConfig:
     """AssocConfig from params.yaml bundle.association, pixel gates scaled by width / 1920 (as the bundle does)."""
-    from ball3d.fusion.solve import config_from
-
-    cfg = config_from(AssocConfig, dict(params or {}))
+    cfg = from_params(AssocConfig, params, "params.yaml: bundle.association")
     s = width / 1920.0
     return replace(cfg, gate_px=cfg.gate_px * s, reassoc_gate_px=cfg.reassoc_gate_px * s)
 
