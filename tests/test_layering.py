@@ -8,14 +8,12 @@ Imports inside function bodies are allowed only for the optional heavy dependenc
 """
 import ast
 import sys
-from pathlib import Path
 
 import pytest
-
 from repo_copy import ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
-import layering  # noqa: E402
+import layering
 
 SRC = ROOT / "src"
 STAGES = {"avss": {"capture", "pruning", "eavss", "finetune", "data", "evaluation"},
@@ -92,6 +90,8 @@ def test_rule_scripts_call_a_stage_phase():
     """rule -> script -> function is mechanical: a script imports its branch only through <stage>.phase."""
     bad = []
     for script in sorted((ROOT / "workflow" / "scripts").glob("*.py")):
+        if script.name.startswith("gen_"):  # generators of dvc.yaml / the schemas, not rule scripts
+            continue
         for node in ast.walk(ast.parse(script.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in STAGES:
                 parts = node.module.split(".")

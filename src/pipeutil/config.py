@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 def unknown_key_error(where: str, unknown: list, known) -> PipelineError:
     """The error for unknown keys of the mapping at ``where``, with the closest known key as a hint."""
-    hints = [f"{k!r} -> {m[0]!r}" for k in unknown
+    hints = [f"{m[0]!r}" + (f" for {k!r}" if len(unknown) > 1 else "") for k in unknown
              if (m := difflib.get_close_matches(str(k), [str(x) for x in known], n=1))]
     return PipelineError(f"{where}: unknown keys {sorted(map(str, unknown))}"
                          + (f" (did you mean {', '.join(hints)}?)" if hints else "")

@@ -27,8 +27,8 @@ class BallPhysics:
     kick_rate_hz: float = 0.6  # mean kicks per second (Poisson)
     kick_speed: tuple[float, float] = (8.0, 28.0)  # m/s
     kick_elevation_deg: tuple[float, float] = (0.0, 40.0)
-    play_area: tuple[float, float] = (40.0, 28.0)  # |x|, |y| box that kicks aim into, metres
-    dribble_prob: float = 0.0  # probability that a kick is a dribbling touch along the ground
+    play_area: tuple[float, float] = (38.0, 26.0)  # |x|, |y| box that kicks aim into, metres
+    dribble_prob: float = 0.5  # probability that a kick is a dribbling touch along the ground
     dribble_speed: tuple[float, float] = (2.0, 6.0)  # m/s of a dribbling touch (players keep up with it)
 
 
