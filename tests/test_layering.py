@@ -1,4 +1,4 @@
-"""The house plan of src/ (ARCHITECTURE.md), checked on the import graph that tools/layering.py builds with ast.
+"""The house plan of src/ (ARCHITECTURE.md), checked on the import graph that pipeutil.importgraph builds with ast.
 
 Layers, bottom up: pipeutil <- {avss, ball3d} (never each other) <- workflow/scripts, benchmarks.
 Inside a branch: the shared layer (the branch's top-level modules) <- the stage packages, which import
@@ -7,13 +7,11 @@ avss.evaluation is the harness under every avss stage: it imports only itself an
 Imports inside function bodies are allowed only for the optional heavy dependencies in DEFERRED_OK.
 """
 import ast
-import sys
 
 import pytest
-from repo_copy import ROOT
 
-sys.path.insert(0, str(ROOT / "tools"))
-import layering
+from pipeutil import importgraph as layering
+from repo_copy import ROOT
 
 SRC = ROOT / "src"
 STAGES = {"avss": {"capture", "pruning", "eavss", "finetune", "data", "evaluation"},

@@ -16,6 +16,12 @@ from pipeutil.paramschema import Absent, Given, Opt, Req, Section
 __all__ = ["SECTIONS"]
 
 
+class Llm(Section):
+    """The LLM layer-analysis branch (phases download, capture, score, prune, evaluate_pruning, hallucination_samples, eavss, finetune, evaluate_hallucination)."""
+
+    enabled: bool = Req(True, "Run this branch: false leaves its rules out of the workflow, `rule all` and dvc.yaml.")
+
+
 class Download(Section):
     """Download phase settings."""
 
@@ -553,6 +559,7 @@ class EvaluateHallucination(Section):
 
 
 SECTIONS: dict[str, type[Section | RootModel]] = {
+    "llm": Llm,
     "download": Download,
     "model": Model,
     "datasets": Datasets,

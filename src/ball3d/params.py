@@ -16,6 +16,12 @@ from pipeutil.paramschema import Absent, Given, Opt, Req, Section
 __all__ = ["SECTIONS"]
 
 
+class Vision(Section):
+    """The multi-camera ball 3D branch (phases scenes, calibrate, preprocess, train_detector, detect, bundle, evaluate_vision)."""
+
+    enabled: bool = Req(True, "Run this branch: false leaves its rules out of the workflow, `rule all` and dvc.yaml.")
+
+
 class ScenesSplitsTrain(Section):
     """params.yaml: scenes.splits.train."""
 
@@ -648,6 +654,7 @@ class EvaluateVision(Section):
 
 
 SECTIONS: dict[str, type[Section | RootModel]] = {
+    "vision": Vision,
     "scenes": Scenes,
     "calibrate": Calibrate,
     "preprocess": Preprocess,

@@ -1,8 +1,9 @@
 """The import graph of src/: modules, their project imports, cycles and imports inside function bodies.
 
-``python tools/layering.py [SRC]`` prints the counts (modules, project import arrows, import cycles,
+``python -m pipeutil.importgraph [SRC]`` prints the counts (modules, project import arrows, import cycles,
 imports inside functions: project ones and third-party ones) and lists every deferred import and cycle.
-tests/test_layering.py asserts the house plan (ARCHITECTURE.md) on the same graph.
+tests/test_layering.py asserts the house plan (ARCHITECTURE.md) on this graph; pipeutil.dvcgen takes each
+DVC stage's source dependencies from it (the stage packages and shared modules its scripts reach).
 """
 from __future__ import annotations
 
@@ -127,8 +128,27 @@ def is_project(name: str) -> bool:
     return name.split(".")[0] in PACKAGES
 
 
+def imports_of(path: str | Path, g: Graph) -> set[str]:
+    """Project modules a file outside src/ (a rule script, a benchmark) imports at any depth."""
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"), str(path))
+    names = [n for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom)) and not
+             getattr(node, "level", 0) for n in _imported(node, "", False)]
+    return {t for t in (_resolve(n, g.modules) for n in names) if t}
+
+
+def reach(g: Graph, start: set[str]) -> set[str]:
+    """``start`` and every project module it imports, transitively."""
+    seen, todo = set(), list(start)
+    while todo:
+        mod = todo.pop()
+        if mod not in seen:
+            seen.add(mod)
+            todo.extend(g.arrows.get(mod, ()))
+    return seen
+
+
 def main(argv: list[str]) -> None:
-    src = argv[0] if argv else str(Path(__file__).resolve().parents[1] / "src")
+    src = argv[0] if argv else str(Path(__file__).resolve().parents[1])
     g = build(src)
     cyc = cycles(g)
     project = [d for d in g.deferred if is_project(d[2]) or d[2].startswith(".")]
