@@ -39,6 +39,7 @@ import torch
 import yaml
 
 from ball3d.camera import Camera
+from ball3d.constants import BALL_RADIUS_M
 from ball3d.detection.classical import ClassicalParams, detect_clip_classical
 from ball3d.detection.infer import DetectParams, detect_clip, detect_scene_net
 from ball3d.detection.inputs import CameraClip, det_shape, load_scene_clips
@@ -156,7 +157,7 @@ def rendered_case(work: Path, a) -> tuple[HeatmapNet, SceneCase, str]:
 def _run_mode(model: HeatmapNet, case: SceneCase, dp: DetectParams, acfg) -> tuple[dict, dict]:
     if dp.mode == "roi3d":
         return detect_scene_roi3d(model, case.clips, case.cams, dp, float(case.truth["fps"]), acfg,
-                                  float(case.truth.get("ball_radius_m", 0.11)))
+                                  float(case.truth.get("ball_radius_m", BALL_RADIUS_M)))
     return detect_scene_net(model, case.clips, dp)
 
 

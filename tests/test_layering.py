@@ -7,6 +7,7 @@ avss.evaluation is the harness under every avss stage: it imports only itself an
 Imports inside function bodies are allowed only for the optional heavy dependencies in DEFERRED_OK.
 """
 import ast
+import re
 
 import pytest
 
@@ -113,3 +114,17 @@ def test_checker_sees_what_it_must(tmp_path):
     assert layering.cycles(g) == [["ball3d.a", "ball3d.b"]]
     assert [(m, n) for m, _, n in g.deferred] == [("ball3d.b", "ball3d.a"), ("ball3d.b", "torch")]
     assert g.arrows["ball3d.fusion.phase"] == {"ball3d.a", "avss"}
+
+
+def test_physical_constants_are_defined_once():
+    """Gravity and the ball radius live in ball3d.constants (params.yaml and its models repeat them as values);
+    elsewhere a literal 9.81 or 0.11 is allowed only as a named constant of another quantity."""
+    bad = []
+    for path in sorted(SRC.rglob("*.py")):
+        if path.name in ("constants.py", "params.py"):
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"(?<![\d.])(9\.81|9\.8|0\.11)(?![\d])", line.split("#")[0]) and not re.match(
+                    r"^[A-Z][A-Z0-9_]* = ", line):
+                bad.append(f"{path.relative_to(SRC)}:{n}: {line.strip()}")
+    assert bad == []

@@ -35,7 +35,7 @@ class AssocConfig:
     bounds_m: tuple = (-70.0, 70.0, -50.0, 50.0, 0.0, 40.0)  # plausible ball centre box xmin xmax ymin ymax zmin zmax
     jump_m: float = 1.0  # a fix this far from the midpoint of its neighbours is re-associated near that midpoint
     reassoc_gate_px: float = 40.0  # candidates kept around the midpoint's projection when re-associating
-    # sequence association (seqassoc.py); costs in units of one consistent camera
+    # sequence association (ball3d.fusion.sequence); costs in units of one consistent camera
     # True: choose per frame among the top hypotheses by dynamic programming, track ransac_seq feeds the graph;
     # False: the per-frame association alone
     sequence: bool = True

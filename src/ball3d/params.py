@@ -200,7 +200,7 @@ class Scenes(Section):
     texture_res_m: float = Req(0.04, "Metres per texel of the pitch texture.", gt=0, le=0.5)
     physics_substeps: int = Req(20, "Ball integration steps per frame interval.", ge=1)
     cameras: ScenesCameras = Req(ScenesCameras, "Ground-truth camera rig (src/ball3d/rig.py).")
-    ball: ScenesBall = Req(ScenesBall, "Ball physics (src/ball3d/physics.py).")
+    ball: ScenesBall = Req(ScenesBall, "Ball physics (src/ball3d/scenes/physics.py).")
     players: ScenesPlayers = Req(ScenesPlayers, "Moving occluders.")
     conditions: ScenesConditions = Req(ScenesConditions, "Motion blur, low light and sensor noise.")
     calib_video: ScenesCalibVideo = Req(ScenesCalibVideo, "Chessboard calibration video of every camera.")
@@ -487,7 +487,7 @@ class BundleAssociation(Section):
     )
     sequence: bool = Opt(
         True,
-        "Sequence association (src/ball3d/seqassoc.py): Viterbi over the top hypotheses of every frame; its track ransac_seq feeds the graph and streaming. false = per-frame MSAC only.",
+        "Sequence association (src/ball3d/fusion/sequence.py): Viterbi over the top hypotheses of every frame; its track ransac_seq feeds the graph and streaming. false = per-frame MSAC only.",
     )
     hypotheses_per_frame: int = Opt(8, "Distinct 3D hypotheses kept per frame (plus the missing state).", ge=1)
     score_weight: float = Opt(
@@ -577,10 +577,10 @@ class Bundle(Section):
     association: BundleAssociation = Req(
         BundleAssociation, "RANSAC over views with a reprojection gate (src/ball3d/association.py)."
     )
-    graph: BundleGraph = Req(BundleGraph, "GTSAM factor graph of one sequence (src/ball3d/bundle.py).")
+    graph: BundleGraph = Req(BundleGraph, "GTSAM factor graph of one sequence (src/ball3d/fusion/graph.py).")
     streaming: BundleStreaming = Req(
         BundleStreaming,
-        "Fixed-lag smoother (GTSAM IncrementalFixedLagSmoother) updated per frame (src/ball3d/streaming.py).",
+        "Fixed-lag smoother (GTSAM IncrementalFixedLagSmoother) updated per frame (src/ball3d/fusion/streaming.py).",
     )
 
 
@@ -645,7 +645,7 @@ class EvaluateVision(Section):
         None, "Frame drawn in detections.png; null = the frame with the most candidates.", ge=0
     )
     sweeps: EvaluateVisionSweeps = Req(
-        EvaluateVisionSweeps, "Synthetic sequences (src/ball3d/geom_synth.py), each axis varied alone around `base`."
+        EvaluateVisionSweeps, "Synthetic sequences (src/ball3d/evaluation/synth.py), each axis varied alone around `base`."
     )
     targets: EvaluateVisionTargets = Req(
         EvaluateVisionTargets,

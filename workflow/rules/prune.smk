@@ -1,5 +1,5 @@
 # Phase `prune`: the pruned models listed in params `prune.save`, saved as verified HF folders.
-# (The evaluation prunes in memory from scores.json; see src/avss/prune.py.)
+# (The evaluation prunes in memory from scores.json; see src/avss/pruning/prune.py.)
 
 
 def prune_targets(p):

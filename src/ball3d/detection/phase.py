@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ball3d.constants import BALL_RADIUS_M
 from ball3d.scene_io import load_cameras, load_detections
 from pipeutil.config import from_params
 from pipeutil.io import PipelineError, write_json
@@ -109,7 +110,7 @@ def _detect_net(model, scene: SceneInput, dp: DetectParams, assoc: dict | None =
     cams = load_cameras(scene.calib_dir, truth, "calibrated")
     clips = list(clips)  # every camera in memory at once: the loop is frame-synchronous
     per_camera, stats = detect_scene_roi3d(model, clips, cams, dp, float(truth["fps"]),
-                                           assoc_config(assoc, cams[0].width), float(truth.get("ball_radius_m", 0.11)),
+                                           assoc_config(assoc, cams[0].width), float(truth.get("ball_radius_m", BALL_RADIUS_M)),
                                            timing)
     return truth, per_camera, stats
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from ball3d.association import AssocConfig, FrameFix, associate_frame, pad_candidates
 from ball3d.camera import Camera
+from ball3d.constants import BALL_RADIUS_M, GRAVITY_MPS2
 from pipeutil.config import from_params
 from pipeutil.io import PipelineError
 
@@ -38,7 +39,6 @@ from .inputs import CameraClip
 from .network import HeatmapNet
 
 log = logging.getLogger(__name__)
-GRAVITY_MPS2 = 9.81  # m/s^2, the scenes' physics (ball3d.physics) and the bundle's ballistic prior
 
 
 @dataclass
@@ -46,7 +46,7 @@ class Predictor3D:
     """Ball position at frame t from the last two 3D fixes: ballistic while airborne, else constant velocity."""
     fps: float  # frames per second of the scene
     max_age: int  # frames a prediction may coast after the last fix (detect.max_gap)
-    ball_radius_m: float = 0.11  # centre height of a ball on the ground, metres
+    ball_radius_m: float = BALL_RADIUS_M  # centre height of a ball on the ground, metres
     ground_tol_m: float = 0.05  # fixes below radius + this are on the ground (no gravity), metres
     reset_m: float = 2.0  # a fix this far from the prediction (kick, bounce, bad fix) restarts the track, metres
     fixes: list = field(default_factory=list)  # [(frame, xyz (3,))], the last two
@@ -190,7 +190,7 @@ def rescore(st: CamState, cam: Camera, clip: CameraClip, xyz: np.ndarray, t: int
 
 
 def detect_scene_roi3d(model: HeatmapNet, clips: list[CameraClip], cams: list[Camera], p: DetectParams,
-                       fps: float, acfg: AssocConfig, ball_radius_m: float = 0.11,
+                       fps: float, acfg: AssocConfig, ball_radius_m: float = BALL_RADIUS_M,
                        timing: dict | None = None) -> tuple[dict, dict]:
     """All cameras frame-synchronously; returns per_camera rows (full-res) and statistics (per camera
     frame counts, plus "scene": frames with a 3D fix). ``timing``, when given, receives the wall-clock

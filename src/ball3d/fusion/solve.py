@@ -3,7 +3,7 @@
 Methods, all written side by side to results/bundle/<split>/<scene_id>/<detector>.json:
   dlt                  per frame, the top candidate of every camera, linear N-view DLT (no gating)
   ransac               per frame, association.py (RANSAC over views + reprojection gate + refinement)
-  ransac_seq           sequence, seqassoc.py (top hypotheses per frame, Viterbi over the sequence, re-gate);
+  ransac_seq           sequence, fusion/sequence.py (top hypotheses per frame, Viterbi over the sequence, re-gate);
                        when bundle.association.sequence it replaces ransac as the input of every method below
   graph_robust         GTSAM graph, robust projection factors only (per frame, no motion prior)
   graph_smoothed       GTSAM graph with the ballistic prior (bounces/kicks break it), marginals

@@ -10,15 +10,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ball3d.constants import BALL_RADIUS_M, GRAVITY_MPS2, RHO_AIR_KGM3
 from ball3d.pitch import LENGTH, WIDTH
 
-G = 9.81  # m/s^2
-RHO_AIR = 1.2  # kg/m^3
+G = GRAVITY_MPS2  # m/s^2
+RHO_AIR = RHO_AIR_KGM3  # kg/m^3
 
 
 @dataclass(frozen=True)
 class BallPhysics:
-    radius_m: float = 0.11
+    radius_m: float = BALL_RADIUS_M
     mass_kg: float = 0.43
     drag_coeff: float = 0.25  # quadratic drag coefficient Cd
     restitution: float = 0.6  # vertical speed kept after a bounce
