@@ -18,6 +18,7 @@ include: "workflow/rules/common.smk"
 
 if config["llm"]["enabled"]:  # LLM branch (src/avss), in pipeline order
 
+    include: "workflow/rules/llm_common.smk"  # its input functions
     include: "workflow/rules/download.smk"
     include: "workflow/rules/capture.smk"
     include: "workflow/rules/score.smk"
@@ -31,6 +32,7 @@ if config["llm"]["enabled"]:  # LLM branch (src/avss), in pipeline order
 
 if config["vision"]["enabled"]:  # vision branch (src/ball3d), in pipeline order
 
+    include: "workflow/rules/vision_common.smk"  # its input functions
     include: "workflow/rules/scenes.smk"
     include: "workflow/rules/calibrate.smk"
     include: "workflow/rules/preprocess.smk"

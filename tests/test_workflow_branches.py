@@ -65,7 +65,7 @@ def test_one_branch_alone_has_only_its_rules_and_stages(repo, branch):
     dry = run(["snakemake", "-n", "--forceall", "--cores", "1", *cfg], repo).stdout
     jobs = set(re.findall(r"^(?:local)?rule (\w+):$", dry, re.M))
     assert jobs <= mine | {"all"} and not jobs & other
-    assert all(rules_of([f]) & jobs for f in files[branch]), "every phase of the branch has jobs"
+    assert all(rules_of([f]) & jobs for f in files[branch] if rules_of([f])), "every phase of the branch has jobs"
     stages = yaml.safe_load(generate(repo, ["tests/params.smoke.yaml", BRANCH_FILES[branch]]))["stages"]
     assert {f"phase_{s}" for s in stages} == {r for r in mine if r.startswith("phase_")}
 
