@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CORES  ?= all
 
-.PHONY: run test bench lint report report-check dvc-yaml smoke cluster-test clean-results help
+.PHONY: run test bench lint report report-check dvc-yaml schemas smoke cluster-test clean-results help
 
 help:
 	@echo "make run    - run the whole default pipeline (snakemake --cores $(CORES))"
@@ -49,6 +49,9 @@ lint: $(STAMP)
 
 dvc-yaml: $(STAMP)
 	$(BIN)/python workflow/scripts/gen_dvc.py
+
+schemas: $(STAMP)  ## workflow/schemas/*.schema.yaml from the parameter models (src/avss/params.py, src/ball3d/params.py)
+	$(BIN)/python workflow/scripts/gen_schemas.py
 
 smoke: $(STAMP)  ## the smoke run of the whole DAG + DVC paths, in a temporary copy
 	$(BIN)/python -m pytest -q tests/test_workflow_dag.py

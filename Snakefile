@@ -14,22 +14,32 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/download.smk"
-include: "workflow/rules/capture.smk"
-include: "workflow/rules/score.smk"
-include: "workflow/rules/prune.smk"
-include: "workflow/rules/evaluate_pruning.smk"
-include: "workflow/rules/scenes.smk"
-include: "workflow/rules/calibrate.smk"
-include: "workflow/rules/preprocess.smk"
-include: "workflow/rules/hallucination_samples.smk"
-include: "workflow/rules/eavss.smk"
-include: "workflow/rules/finetune.smk"
-include: "workflow/rules/evaluate_hallucination.smk"
-include: "workflow/rules/train_detector.smk"
-include: "workflow/rules/detect.smk"
-include: "workflow/rules/bundle.smk"
-include: "workflow/rules/evaluate_vision.smk"
+
+
+if config["llm"]["enabled"]:  # LLM branch (src/avss), in pipeline order
+
+    include: "workflow/rules/llm_common.smk"  # its input functions
+    include: "workflow/rules/download.smk"
+    include: "workflow/rules/capture.smk"
+    include: "workflow/rules/score.smk"
+    include: "workflow/rules/prune.smk"
+    include: "workflow/rules/evaluate_pruning.smk"
+    include: "workflow/rules/hallucination_samples.smk"
+    include: "workflow/rules/eavss.smk"
+    include: "workflow/rules/finetune.smk"
+    include: "workflow/rules/evaluate_hallucination.smk"
+
+
+if config["vision"]["enabled"]:  # vision branch (src/ball3d), in pipeline order
+
+    include: "workflow/rules/vision_common.smk"  # its input functions
+    include: "workflow/rules/scenes.smk"
+    include: "workflow/rules/calibrate.smk"
+    include: "workflow/rules/preprocess.smk"
+    include: "workflow/rules/train_detector.smk"
+    include: "workflow/rules/detect.smk"
+    include: "workflow/rules/bundle.smk"
+    include: "workflow/rules/evaluate_vision.smk"
 
 
 rule all:

@@ -39,13 +39,16 @@ import torch
 import yaml
 
 from ball3d.camera import Camera
+from ball3d.constants import BALL_RADIUS_M
 from ball3d.detection.classical import ClassicalParams, detect_clip_classical
 from ball3d.detection.infer import DetectParams, detect_clip, detect_scene_net
 from ball3d.detection.inputs import CameraClip, det_shape, load_scene_clips
 from ball3d.detection.metrics import MetricParams, evaluate
 from ball3d.detection.network import DetectorConfig, HeatmapNet, load_checkpoint
+from ball3d.detection.phase import DETECT_RULE_KEYS
 from ball3d.detection.roi3d import assoc_config, detect_scene_roi3d
 from ball3d.scene_io import load_cameras
+from pipeutil.config import from_params
 
 TARGET_FPS = 25.0
 MODES = ("full", "roi", "roi3d")
@@ -140,7 +143,8 @@ def rendered_case(work: Path, a) -> tuple[HeatmapNet, SceneCase, str]:
         generate_scene(specs[split], cfg, work / split)
     td = params["train_detector"]
     net = DetectorConfig.from_dict({**td["network"], "input_source": "video"}, "params.yaml: train_detector.network")
-    tp = TrainParams(**{**{k: v for k, v in td.items() if k not in ("network", "input")}, "steps": a.train_steps})
+    tp = replace(from_params(TrainParams, td, "params.yaml: train_detector", skip=("network", "input")),
+                 steps=a.train_steps)
     run_train([SceneInput(str(work / "train"))], [], str(work / "model.pt"), str(work / "training.json"),
               str(work / "curve.png"), net, tp, DetectParams(), MetricParams())
     model, _ = load_checkpoint(work / "model.pt")
@@ -153,7 +157,7 @@ def rendered_case(work: Path, a) -> tuple[HeatmapNet, SceneCase, str]:
 def _run_mode(model: HeatmapNet, case: SceneCase, dp: DetectParams, acfg) -> tuple[dict, dict]:
     if dp.mode == "roi3d":
         return detect_scene_roi3d(model, case.clips, case.cams, dp, float(case.truth["fps"]), acfg,
-                                  float(case.truth.get("ball_radius_m", 0.11)))
+                                  float(case.truth.get("ball_radius_m", BALL_RADIUS_M)))
     return detect_scene_net(model, case.clips, dp)
 
 
@@ -188,8 +192,8 @@ def scene_part(a, model: HeatmapNet, source: str) -> dict:
     """Part 2: the modes side by side on a whole scene, at 1 and 2 threads, with params.yaml's detect settings."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     d = params["detect"]
-    mp = MetricParams(**d["metrics"])
-    dp = DetectParams(**{**{k: v for k, v in d.items() if k in DetectParams.__dataclass_fields__}, "device": "cpu"})
+    mp = from_params(MetricParams, d["metrics"], "params.yaml: detect.metrics")
+    dp = replace(from_params(DetectParams, d, "params.yaml: detect", skip=DETECT_RULE_KEYS), device="cpu")
     with tempfile.TemporaryDirectory(prefix="bench_detector_") as tmp:
         case = results_case(Path(a.results), a.split, model) if Path(a.checkpoint).is_file() else None
         if case is None:

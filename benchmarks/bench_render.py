@@ -20,6 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from ball3d.constants import BALL_RADIUS_M  # noqa: E402
 from ball3d.pitch import ground_texture  # noqa: E402
 from ball3d.rig import make_rig  # noqa: E402
 from ball3d.scenes.physics import BallPhysics, simulate_ball, simulate_players  # noqa: E402
@@ -45,7 +46,7 @@ def main() -> None:
     offs = np.linspace(-0.25, 0.25, 7) / fps
 
     def frame(f, bg, sensor):
-        img, _ = render_frame(cam, bg, traj.at(f / fps + offs), 0.11, players.xy[f], players.team, players.height_m)
+        img, _ = render_frame(cam, bg, traj.at(f / fps + offs), BALL_RADIUS_M, players.xy[f], players.team, players.height_m)
         return sensor.apply(img)
 
     t0 = time.perf_counter()

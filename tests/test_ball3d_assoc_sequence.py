@@ -7,8 +7,9 @@ import yaml
 
 from ball3d.association import AssocConfig, associate, pad_candidates
 from ball3d.evaluation.decoy import decoy_problem
-from ball3d.fusion.solve import config_from, solve_scene
 from ball3d.fusion.sequence import FrameHyps, associate_sequence, frame_hypotheses, masked_dlt, regate, viterbi
+from ball3d.fusion.solve import solve_scene
+from pipeutil.config import from_params
 
 SEQ = AssocConfig(sequence=True)
 SINGLE = (30, 31, 32)  # frames where only cam0 sees the ball (decoy_problem's default)
@@ -133,7 +134,7 @@ def test_solve_scene_reports_both_and_the_graph_follows_the_sequence(decoy):
 
 def test_params_yaml_association_keys_build_the_config():
     params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
-    cfg = config_from(AssocConfig, params["bundle"]["association"])
+    cfg = from_params(AssocConfig, params["bundle"]["association"])
     assert cfg.sequence is True and cfg.hypotheses_per_frame >= 1
 
 

@@ -167,7 +167,7 @@ def test_a_top_peak_off_the_3d_fix_breaks_the_2d_lock():
     clip = CameraClip("c", zeros, zeros, (1920, 1080))
     X = np.array([5.0, 3.0, 1.0])
     ball = clip.to_det(cam.project(X[None])[0])[0]
-    p = DetectParams(track_threshold=0.3)
+    p = DetectParams(track_threshold=0.3, disagree_factor=1.0)
     near, far, weak = CamState(), CamState(), CamState()
     near.cands, far.cands, weak.cands = [np.array([[*ball, 0.9]])], [np.array([[*(ball + 50), 0.9]])], [np.array([[*(ball + 50), 0.1]])]
     far.history = [(-1, ball + 49)]
@@ -190,7 +190,7 @@ def test_run_detect_roi3d_writes_the_usual_file_with_3d_statistics(scene, tmp_pa
     from ball3d.detection import phase as detrun
 
     monkeypatch.setattr(detrun, "load_checkpoint", lambda *a, **k: (BrightMovingBlob().eval(), {"train_scenes": []}))
-    p = DetectParams(mode="roi3d", top_k=2, roi_size=32)
+    p = DetectParams(mode="roi3d", top_k=2, roi_size=32, full_every=10, disagree_factor=1.0)
     out = run_detect(SceneInput(str(scene_dir), None, str(calib)), str(tmp_path / "h.json"), "heatmap", "x.pt", p,
                      ClassicalParams(), threads=1, assoc={"gate_px": 6.0, "min_views": 2},
                      timing_path=str(tmp_path / "h.timing.json"))

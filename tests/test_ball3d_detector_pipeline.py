@@ -23,10 +23,11 @@ from ball3d.detection.train import TrainParams
 from pipeutil.io import PipelineError
 
 SIZE = (160, 96)  # full-resolution synthetic frames; the detector runs at half size
-CFG = DetectorConfig(n_frames=3, width=8, scale=0.5, sigma=1.5, input_source="video")
+CFG = DetectorConfig(n_frames=3, width=8, scale=0.5, sigma=1.5, color=False, input_source="video")
 TP = TrainParams(seed=3, steps=40, batch_size=12, crop=32, margin=6, pos_per_clip=60, neg_per_clip=20, lr=4e-3,
-                 log_every=10, threads=1)  # 1 thread: robust on a busy machine
-DP = DetectParams(top_k=3, roi_size=32, track_threshold=0.3)
+                 log_every=10, threads=1, device="cpu")  # 1 thread: robust on a busy machine
+DP = DetectParams(mode="roi", top_k=3, roi_size=32, track_threshold=0.3, full_every=10, disagree_factor=1.0,
+                  device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,8 @@ def test_detect_and_metrics_on_held_out_scene(trained):
     for name, ckpt in (("heatmap", root / "analytic.pt"), ("classical", None), ("trained", root / "train" / "model.pt")):
         det[name] = root / "detect" / f"{name}.json"
         out = run_detect(SceneInput(str(scenes["test_4"])), str(det[name]), "classical" if ckpt is None else "heatmap",
-                         None if ckpt is None else str(ckpt), DP, ClassicalParams(top_k=3), threads=1)
+                         None if ckpt is None else str(ckpt), DP, ClassicalParams(top_k=3, fg_threshold=0.35, min_radius_px=1.5, max_radius_px=12.0),
+                         threads=1)
         assert set(out["per_camera"]) == {"cam0", "cam1", "cam2"} and len(out["per_camera"]["cam0"]) == 20
         assert all(len(rows) <= 3 for rows in out["per_camera"]["cam1"])
     res = run_metrics([str(scenes["test_4"])], {k: [str(v)] for k, v in det.items()}, str(root / "m.json"),
@@ -95,7 +97,7 @@ def test_roi_mode_tracks_and_falls_back(trained):
     _, clips = load_scene_clips(scenes["test_4"], model.cfg.scale)
     clip = clips[0]
     full, st_full = detect_clip(model, clip, DetectParams(mode="full", top_k=1))
-    roi, st_roi = detect_clip(model, clip, DetectParams(mode="roi", top_k=1, roi_size=32))
+    roi, st_roi = detect_clip(model, clip, DetectParams(mode="roi", top_k=1, roi_size=32, full_every=10))
     assert st_full["full_frames"] == 20 and st_roi["roi_frames"] >= 14 and st_roi["full_frames"] < 10
     assert st_roi["full_frames"] >= 2  # frames 0 and 10 always run whole (full_every=10)
     both = [(a[0, :2], b[0, :2]) for a, b in zip(full, roi) if len(a) and len(b) and a[0, 2] > 0.5]

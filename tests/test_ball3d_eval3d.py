@@ -15,7 +15,8 @@ from ball3d.evaluation.synth import candidates_to_contract, make_problem, to_tru
 from ball3d.fusion.phase import run_bundle
 from pipeutil.io import PipelineError
 
-FAST = {"cameras": "calibrated", "streaming": {"enabled": True, "lag_frames": 6, "innovation_gate_m": 0.3}}
+FAST = {"cameras": "calibrated", "streaming": {"enabled": True, "lag_frames": 6, "innovation_gate_m": 0.3},
+        "association": {"sequence": False, "min_score": 0.0}}  # per-frame association, every candidate
 
 
 @pytest.fixture(scope="module")

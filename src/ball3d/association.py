@@ -28,17 +28,17 @@ log = logging.getLogger(__name__)
 class AssocConfig:
     gate_px: float = 6.0  # reprojection gate, undistorted pixels
     min_views: int = 2  # fewer consistent cameras -> frame reported missing
-    min_score: float = 0.0  # candidates below this detector score are ignored
+    min_score: float = 0.05  # candidates below this detector score are ignored
     max_hypotheses: int = 600  # cap on candidate pairs tried per frame (highest score products first)
     first_chunk: int = 16  # pairs tried before the early exit test
     early_exit_views: int = 3  # that many agreeing views (or all cameras with candidates) end the search
     bounds_m: tuple = (-70.0, 70.0, -50.0, 50.0, 0.0, 40.0)  # plausible ball centre box xmin xmax ymin ymax zmin zmax
     jump_m: float = 1.0  # a fix this far from the midpoint of its neighbours is re-associated near that midpoint
     reassoc_gate_px: float = 40.0  # candidates kept around the midpoint's projection when re-associating
-    # sequence association (seqassoc.py); costs in units of one consistent camera
+    # sequence association (ball3d.fusion.sequence); costs in units of one consistent camera
     # True: choose per frame among the top hypotheses by dynamic programming, track ransac_seq feeds the graph;
-    # off here so that callers without the key keep the per-frame association (params.yaml turns it on)
-    sequence: bool = False
+    # False: the per-frame association alone
+    sequence: bool = True
     hypotheses_per_frame: int = 8  # distinct 3D hypotheses kept per frame
     score_weight: float = 0.5  # support bonus per inlier view per unit of detector score
     max_speed_ms: float = 40.0  # a faster step between two hypotheses is a jump, m/s (hardest shots ~35 m/s)

@@ -18,6 +18,7 @@ PEN_DEPTH, PEN_WIDTH = 16.5, 40.32
 GOAL_AREA_DEPTH, GOAL_AREA_WIDTH = 5.5, 18.32
 PEN_SPOT = 11.0
 GOAL_W, GOAL_H, POST_D = 7.32, 2.44, 0.12
+SPOT_R = 0.11  # radius of the centre and penalty spots, metres
 FLAG_H = 1.5
 
 
@@ -116,7 +117,7 @@ def ground_texture(res_m: float = 0.04, margin_m: float = 6.0, seed: int = 0) ->
         cv2.polylines(img, [pts], False, white, thick, cv2.LINE_AA, shift=4)
     for sx, sy in spots():
         u, v = tex.to_texel(np.array([sx]), np.array([sy]))
-        cv2.circle(img, (int(u[0]), int(v[0])), max(1, int(0.11 / res_m)), white, -1, cv2.LINE_AA)
+        cv2.circle(img, (int(u[0]), int(v[0])), max(1, int(SPOT_R / res_m)), white, -1, cv2.LINE_AA)
     return tex
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .config import unknown_key_error
 from .io import PipelineError
 
 
@@ -181,6 +182,11 @@ def validate_params(config: dict, schema_dir: str | Path, source: str = "params.
         if errors:
             err = errors[0]
             path = (section, *err.absolute_path)
+            if err.validator == "additionalProperties" and isinstance(err.instance, dict) and "properties" in err.schema:
+                known = err.schema["properties"]
+                key = next(k for k in err.instance if k not in known)
+                raise unknown_key_error(f"{origin_of(path + (key,), config, files, source)}: {_dotted(path)}",
+                                        [k for k in err.instance if k not in known], known)
             raise PipelineError(f"{origin_of(path, config, files, source)}: {_dotted(path)}: {err.message}")
 
 

@@ -1,4 +1,4 @@
-# Decisions shared by every rule file: parameter validation, phase registry, helpers.
+# Decisions shared by both branches: parameter validation, phase registry, helpers.
 import sys
 from pathlib import Path
 
@@ -49,7 +49,7 @@ def bench_of(rule_name, stem="benchmark"):
 
 
 def gpus_for(device):
-    """Resource `gpu` of a rule (the SLURM plugin turns it into --gpus): 1 when its params ask
+    """Resource `gpu` of a job, which the SLURM plugin turns into --gpus; 1 when its params ask
     for CUDA (device cuda / cuda:N, preprocess backend gpu), else 0; `auto` never asks one.
     """
     return int(str(device).startswith("cuda") or device == "gpu")

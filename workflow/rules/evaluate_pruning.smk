@@ -38,7 +38,7 @@ rule evaluate_pruning:
         mem_mb=2500,  # peak RSS 1.5 GB
     params:
         cfg=EVAL_PRUNING,
-        datasets_dir="results/download/datasets",
+        datasets_dir=lambda wc, input: str(Path(input.datasets[0]).parent),  # results/download/datasets
     script:
         "../scripts/evaluate_pruning.py"
 

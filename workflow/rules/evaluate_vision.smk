@@ -1,38 +1,4 @@
 # Phase `evaluate_vision`: 3D metrics of every method against truth, plots of one scene, synthetic sweeps.
-from pipeutil.io import PipelineError  # noqa: E402
-
-if config["evaluate_vision"]["detector"] not in config["bundle"]["detectors"]:
-    raise PipelineError(
-        f"params.yaml: evaluate_vision.detector {config['evaluate_vision']['detector']!r} "
-        f"is not one of bundle.detectors {config['bundle']['detectors']}"
-    )
-
-
-def eval_pairs(detector):
-    """(bundle files, truth files) of every scene solved by the bundle phase for ``detector``."""
-    scenes = [s for s in vision_scenes(config["bundle"]["splits"]) if s[0] != "real"]
-    return (
-        [f"results/bundle/{sp}/{sc}/{detector}.json" for sp, sc in scenes],
-        [f"results/scenes/{sp}/{sc}/truth.json" for sp, sc in scenes],
-    )
-
-
-def plot_scene_inputs(wc):
-    p, b = config["evaluate_vision"], config["bundle"]
-    scenes = [s for s in vision_scenes(b["splits"]) if s[0] != "real"]  # real: no truth
-    sp, sc = (
-        next(((s, c) for s, c in scenes if c == p["plot_scene"]), scenes[0])
-        if scenes
-        else ("", "")
-    )
-    out = {
-        "tracks": f"results/bundle/{sp}/{sc}/{p['detector']}.json",
-        "truth": f"results/scenes/{sp}/{sc}/truth.json",
-        "detections": f"results/detect/{sp}/{sc}/{p['detector']}.json",
-    }
-    if b["cameras"] == "calibrated":
-        out["cameras"] = f"results/calibrate/{sp}/{sc}"
-    return out
 
 
 rule evaluate_vision_metrics:

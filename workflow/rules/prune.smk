@@ -1,18 +1,5 @@
 # Phase `prune`: the pruned models listed in params `prune.save`, saved as verified HF folders.
-# (The evaluation prunes in memory from scores.json; see src/avss/prune.py.)
-
-
-def prune_targets(p):
-    """results/prune/<method>/<ratio or nCOUNT> for every entry of params `prune.save`."""
-    sels = [
-        (
-            f"n{int(e['count'])}"
-            if e.get("count") is not None
-            else f"{float(e['ratio']):g}"
-        )
-        for e in p["save"]
-    ]
-    return [f"results/prune/{e['method']}/{sel}" for e, sel in zip(p["save"], sels)]
+# (The evaluation prunes in memory from scores.json; see src/avss/pruning/prune.py.)
 
 
 rule prune_model:

@@ -1,37 +1,5 @@
 # Phase `scenes`: render multi-camera football scenes with exact ground truth, and bring in
 # users' real footage (params scenes.real, split "real", no ground truth) (docs/vision.md).
-from ball3d.scenes.real import find_real, real_scenes, video_job  # noqa: E402
-from ball3d.scenes.generate import camera_names, scene_specs  # noqa: E402
-
-SCENE_CAMS = camera_names(config["scenes"])
-REAL_CAMS = {s.scene_id: s.camera_names for s in real_scenes(config["scenes"])}
-
-
-def scene_cams(split, scene_id):
-    """Camera names of one scene: the rendered rig's, or a real scene's own (scenes.real)."""
-    return REAL_CAMS[scene_id] if split == "real" else SCENE_CAMS
-
-
-def scene_files(split, scene_id):
-    """truth.json (first: scripts take its folder) and every camera's scene and calibration video."""
-    base = f"results/scenes/{split}/{scene_id}"
-    files = [f"{base}/truth.json"]
-    if split == "real":
-        files.append(f"{base}/landmarks_px.json")
-    cams = scene_cams(split, scene_id)
-    return files + [f"{base}/{p}{c}.avi" for c in cams for p in ("", "calib_")]
-
-
-def all_scenes():
-    """(split, scene_id) of every rendered scene (params `scenes.splits`), then every real one."""
-    rendered = [(s.split, s.scene_id) for s in scene_specs(config["scenes"])]
-    return rendered + [("real", sc) for sc in REAL_CAMS]
-
-
-def plot_scene():
-    """The scene shown in the report: the first test scene (else the first scene)."""
-    scenes = all_scenes()
-    return next((s for s in scenes if s[0] == "test"), scenes[0])
 
 
 rule render_scene:
@@ -53,18 +21,6 @@ rule render_scene:
         cfg=config["scenes"],
     script:
         "../scripts/render_scene.py"
-
-
-def real_video_source(wc):
-    """The `file:` source of one video of a real scene (scenes.real[i].cameras.<cam>.video / calib_video)."""
-    index, entry = find_real(config["scenes"], wc.scene_id)
-    for cam, spec in entry["cameras"].items():
-        for key, stem in (("video", cam), ("calib_video", f"calib_{cam}")):
-            if stem == wc.video:
-                return file_inputs(
-                    spec[key], f"scenes.real[{index}].cameras.{cam}.{key}"
-                )
-    return []  # unknown video: video_job names the error
 
 
 rule real_scene_video:

@@ -1,30 +1,10 @@
 # Phase `train_detector`: train the heatmap ball detector on the training scenes, validate on val (docs/vision_detector.md).
 
 
-def detector_scenes(splits):
-    """(split, scene_id) of the scenes (scenes.smk: all_scenes) whose split is in ``splits``."""
-    return [(sp, sc) for sp, sc in all_scenes() if sp in splits]
-
-
-def detector_inputs(scenes):
-    """truth.json of each (split, scene_id), plus the preprocess and calibrate folders for input 'preprocess'."""
-    out = {"truth": [f"results/scenes/{sp}/{sc}/truth.json" for sp, sc in scenes]}
-    if config["train_detector"]["input"] == "preprocess":
-        out["prep"] = [f"results/preprocess/{sp}/{sc}" for sp, sc in scenes]
-        out["calib"] = [f"results/calibrate/{sp}/{sc}" for sp, sc in scenes]
-    else:
-        out["videos"] = [f for sp, sc in scenes for f in scene_files(sp, sc)]
-    return out
-
-
-def prefixed(prefix, d):
-    return {f"{prefix}_{k}": v for k, v in d.items()}
-
-
 rule train_detector:
     input:
-        **prefixed("train", detector_inputs(detector_scenes(["train"]))),
-        **prefixed("val", detector_inputs(detector_scenes(["val"]))),
+        **prefixed("train", detector_inputs(vision_scenes(["train"]))),
+        **prefixed("val", detector_inputs(vision_scenes(["val"]))),
     output:
         model="results/train_detector/model.pt",
         report="results/train_detector/training.json",

@@ -22,6 +22,7 @@ from avss.activations import (
 )
 from avss.hf_io import load_pretrained
 from avss.stats import HistSpec
+from pipeutil.config import from_params
 from pipeutil.device import resolve_device
 from pipeutil.io import PipelineError, write_json
 
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 def capture_config(p: dict) -> CaptureConfig:
     return CaptureConfig(site=p["site"], pooling=p["pooling"], batch_size=int(p["batch_size"]),
                          max_length=int(p["seq_len"]), thresholds=tuple(float(t) for t in p["exact_thresholds"]),
-                         hist=HistSpec(**p["hist"]), progress=bool(p.get("progress", True)))
+                         hist=from_params(HistSpec, p["hist"], "params.yaml: capture.hist"), progress=bool(p.get("progress", True)))
 
 
 def _read_text(path) -> str:

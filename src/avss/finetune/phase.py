@@ -1,6 +1,8 @@
 """Phases ``finetune`` and ``evaluate_hallucination``: the functions their rules call."""
 from __future__ import annotations
 
+from pipeutil.config import from_params
+
 from .evaluate import evaluate_run, write_report
 from .jobs import finetune_job, write_plan
 from .train import FinetuneConfig
@@ -15,8 +17,8 @@ def run_finetune_plan(eavss_json: str, avss_json: str, variants: list[str], k: i
 def run_finetune(model_dir: str, plan_json: str, variant: str, fold: int, item_paths: list[str], cfg: dict,
                  out_dir: str, state_dir: str) -> dict:
     """Rule finetune: one variant's layers on one fold's training questions (resumable from ``state_dir``)."""
-    cfg = {**cfg, "lora_targets": tuple(cfg["lora_targets"])}
-    return finetune_job(model_dir, plan_json, variant, fold, item_paths, FinetuneConfig(**cfg), out_dir, state_dir)
+    return finetune_job(model_dir, plan_json, variant, fold, item_paths,
+                        from_params(FinetuneConfig, cfg, "params.yaml: finetune"), out_dir, state_dir)
 
 
 def run_evaluate_hallucination_run(model_dir: str, base_dir: str, variant: str, fold: int, eval_dir: str,

@@ -46,7 +46,7 @@ class FinetuneConfig:
     batch_questions: int = 4        # questions per step
     max_negatives: int = 2          # hallucinated answers per question per step
     max_length: int = 64            # tokens per sequence (question is cut from the left)
-    lr: float = 1e-4                # AdamW learning rate
+    lr: float = 5e-5                # AdamW learning rate
     weight_decay: float = 0.0
     grad_clip: float = 1.0          # max global gradient norm (0 = off)
     temperature: float = 0.1        # InfoNCE temperature

@@ -21,9 +21,9 @@ from .inputs import CameraClip
 @dataclass
 class ClassicalParams:
     scale: float = 0.5  # frame size it works at / full resolution
-    fg_threshold: float = 0.35  # foreground strength (0-1) above which a pixel is foreground
-    min_radius_px: float = 1.5  # smallest ball radius considered, full-resolution pixels
-    max_radius_px: float = 12.0  # largest ball radius considered, full-resolution pixels
+    fg_threshold: float = 0.5  # foreground strength (0-1) above which a pixel is foreground
+    min_radius_px: float = 1.0  # smallest ball radius considered, full-resolution pixels
+    max_radius_px: float = 8.0  # largest ball radius considered, full-resolution pixels
     min_score: float = 0.05  # candidates below this score are dropped
     top_k: int = 5  # candidates kept per frame
 

@@ -30,15 +30,15 @@ class DetectParams:
     top_k: int = 5  # candidates kept per frame and camera
     min_score: float = 0.05  # candidates below this score are dropped
     nms_radius: int = 3  # detector pixels; peaks closer than this to a stronger one are suppressed
-    mode: str = "roi"  # "roi3d" (ROIs from the 3D track), "roi" (per-camera 2D tracking) or "full"
+    mode: str = "roi3d"  # "roi3d" (ROIs from the 3D track), "roi" (per-camera 2D tracking) or "full"
     roi_size: int = 96  # side of the ROI crop, detector pixels (multiple of 4)
     track_threshold: float = 0.3  # best ROI peak below this -> target lost, rerun on the full frame
     max_gap: int = 5  # frames a track may coast on extrapolation before it is dropped
-    full_every: int = 10  # ROI modes: every N-th frame runs on the full frame anyway (re-acquisition; 0 = never)
+    full_every: int = 0  # ROI modes: every N-th frame runs on the full frame anyway (re-acquisition; 0 = never)
     roi3d_fallback: bool = False  # roi3d: a weak crop at the 3D track's projection reruns the full frame (else kept)
-    disagree_factor: float = 1.0  # roi3d: scores of candidates outside the gate around the frame's 3D fix are multiplied by this
+    disagree_factor: float = 0.5  # roi3d: scores of candidates outside the gate around the frame's 3D fix are multiplied by this
     chunk: int = 4  # frames per batch in full-frame mode
-    device: str = "cpu"  # cpu | cuda | auto
+    device: str = "auto"  # cpu | cuda | auto
 
 
 def topk_peaks(heat: np.ndarray, k: int, nms_radius: int, min_score: float) -> np.ndarray:

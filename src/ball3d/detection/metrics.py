@@ -30,7 +30,7 @@ class MetricParams:
     score_threshold: float = 0.5  # the best candidate counts as an answer at or above this score
     min_visible: float = 0.25  # visible_fraction below which the ball counts as not visible (negative)
     occluded_below: float = 0.75  # visible_fraction below which a frame is in the occluded subset
-    blurred_above: float = 6.0  # blur streak length (full-res px) at or above which a frame is blurred
+    blurred_above: float = 8.0  # blur streak length (full-res px) at or above which a frame is blurred
 
 
 def frame_subsets(uv, visible: float, blur: float, low_light: bool, p: MetricParams) -> list[str]:

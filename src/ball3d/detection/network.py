@@ -9,13 +9,14 @@ with skip connections. Fully convolutional, so the same weights run on full fram
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pipeutil.config import from_params
 from pipeutil.io import PipelineError, atomic_path
 
 CHECKPOINT_FORMAT = "ball3d-heatmap-v1"
@@ -26,7 +27,7 @@ STRIDE = 4  # input height and width must be multiples of this
 class DetectorConfig:
     n_frames: int = 3  # consecutive grey frames stacked as input (t-n+1 .. t)
     use_foreground: bool = True  # add the foreground channel of frame t
-    color: bool = False  # frames as 3 BGR channels each (tells a white ball from skin-coloured heads)
+    color: bool = True  # frames as 3 BGR channels each (tells a white ball from skin-coloured heads)
     width: int = 8  # channels of the full-resolution stage; x2 per stride-2 stage
     scale: float = 0.5  # detector frame size / full-resolution size
     sigma: float = 1.5  # Gaussian target sigma, detector pixels
@@ -38,11 +39,7 @@ class DetectorConfig:
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "<config>") -> DetectorConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise PipelineError(f"{source}: unknown detector config keys {unknown}; known: {sorted(known)}")
-        cfg = cls(**d)
+        cfg = from_params(cls, d, source)
         if (cfg.n_frames < 1 or cfg.width < 1 or not (0 < cfg.scale <= 1) or cfg.sigma <= 0
                 or cfg.input_source not in ("preprocess", "video")):
             raise PipelineError(f"{source}: invalid detector config {asdict(cfg)}")

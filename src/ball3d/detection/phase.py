@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ball3d.constants import BALL_RADIUS_M
 from ball3d.scene_io import load_cameras, load_detections
+from pipeutil.config import from_params
 from pipeutil.io import PipelineError, write_json
 from pipeutil.sources import parse_source, sha256_of
 
@@ -53,13 +55,17 @@ def scene_inputs(truths: list[str], preps: list[str] | None, calibs: list[str] |
     return [SceneInput(str(Path(t).parent), p, c) for t, p, c in zip(truths, preps, calibs)]
 
 
+# keys of params.yaml detect that the rules use (or that have their own record), not DetectParams fields
+DETECT_RULE_KEYS = ("detectors", "splits", "threads", "checkpoint", "checkpoint_sha256", "classical", "metrics")
+
+
 def configs(train_cfg: dict, detect_cfg: dict) -> tuple[DetectorConfig, TrainParams, DetectParams, ClassicalParams, MetricParams]:
     """Dataclass parameters from the params.yaml sections train_detector and detect."""
     net = DetectorConfig.from_dict({**train_cfg["network"], "input_source": train_cfg["input"]}, "params.yaml: train_detector.network")
-    tp = TrainParams(**{k: v for k, v in train_cfg.items() if k not in ("network", "input")})
-    d = dict(detect_cfg)
-    cp, mp = ClassicalParams(**d.pop("classical")), MetricParams(**d.pop("metrics"))
-    dp = DetectParams(**{k: v for k, v in d.items() if k in DetectParams.__dataclass_fields__})
+    tp = from_params(TrainParams, train_cfg, "params.yaml: train_detector", skip=("network", "input"))
+    cp = from_params(ClassicalParams, detect_cfg["classical"], "params.yaml: detect.classical")
+    mp = from_params(MetricParams, detect_cfg["metrics"], "params.yaml: detect.metrics")
+    dp = from_params(DetectParams, detect_cfg, "params.yaml: detect", skip=DETECT_RULE_KEYS)
     return net, tp, dp, cp, mp
 
 
@@ -104,7 +110,7 @@ def _detect_net(model, scene: SceneInput, dp: DetectParams, assoc: dict | None =
     cams = load_cameras(scene.calib_dir, truth, "calibrated")
     clips = list(clips)  # every camera in memory at once: the loop is frame-synchronous
     per_camera, stats = detect_scene_roi3d(model, clips, cams, dp, float(truth["fps"]),
-                                           assoc_config(assoc, cams[0].width), float(truth.get("ball_radius_m", 0.11)),
+                                           assoc_config(assoc, cams[0].width), float(truth.get("ball_radius_m", BALL_RADIUS_M)),
                                            timing)
     return truth, per_camera, stats
 
@@ -244,4 +250,4 @@ def run_detect_metrics(truths: list[str], detections: list[str], detectors: list
     <detector>.json of those scenes)."""
     scene_dirs = [str(Path(t).parent) for t in truths]
     det_files = {d: [f for f in detections if Path(f).name == f"{d}.json"] for d in detectors}
-    return run_metrics(scene_dirs, det_files, out_path, plot_path, MetricParams(**detect_cfg["metrics"]))
+    return run_metrics(scene_dirs, det_files, out_path, plot_path, from_params(MetricParams, detect_cfg["metrics"], "params.yaml: detect.metrics"))

@@ -30,6 +30,8 @@ import numpy as np
 
 from ball3d.association import AssocConfig, FrameFix, associate_frame, pad_candidates
 from ball3d.camera import Camera
+from ball3d.constants import BALL_RADIUS_M, GRAVITY_MPS2
+from pipeutil.config import from_params
 from pipeutil.io import PipelineError
 
 from .infer import DetectParams, confident, detect_frame, extrapolate, to_full_res
@@ -37,7 +39,6 @@ from .inputs import CameraClip
 from .network import HeatmapNet
 
 log = logging.getLogger(__name__)
-GRAVITY_MPS2 = 9.81  # m/s^2, the scenes' physics (ball3d.physics) and the bundle's ballistic prior
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Predictor3D:
     """Ball position at frame t from the last two 3D fixes: ballistic while airborne, else constant velocity."""
     fps: float  # frames per second of the scene
     max_age: int  # frames a prediction may coast after the last fix (detect.max_gap)
-    ball_radius_m: float = 0.11  # centre height of a ball on the ground, metres
+    ball_radius_m: float = BALL_RADIUS_M  # centre height of a ball on the ground, metres
     ground_tol_m: float = 0.05  # fixes below radius + this are on the ground (no gravity), metres
     reset_m: float = 2.0  # a fix this far from the prediction (kick, bounce, bad fix) restarts the track, metres
     fixes: list = field(default_factory=list)  # [(frame, xyz (3,))], the last two
@@ -107,9 +108,7 @@ def _centre_in(cam: Camera, clip: CameraClip, xyz: np.ndarray, margin_px: float)
 
 def assoc_config(params: dict | None, width: int) -> AssocConfig:
     """AssocConfig from params.yaml bundle.association, pixel gates scaled by width / 1920 (as the bundle does)."""
-    from ball3d.fusion.solve import config_from
-
-    cfg = config_from(AssocConfig, dict(params or {}))
+    cfg = from_params(AssocConfig, params, "params.yaml: bundle.association")
     s = width / 1920.0
     return replace(cfg, gate_px=cfg.gate_px * s, reassoc_gate_px=cfg.reassoc_gate_px * s)
 
@@ -191,7 +190,7 @@ def rescore(st: CamState, cam: Camera, clip: CameraClip, xyz: np.ndarray, t: int
 
 
 def detect_scene_roi3d(model: HeatmapNet, clips: list[CameraClip], cams: list[Camera], p: DetectParams,
-                       fps: float, acfg: AssocConfig, ball_radius_m: float = 0.11,
+                       fps: float, acfg: AssocConfig, ball_radius_m: float = BALL_RADIUS_M,
                        timing: dict | None = None) -> tuple[dict, dict]:
     """All cameras frame-synchronously; returns per_camera rows (full-res) and statistics (per camera
     frame counts, plus "scene": frames with a 3D fix). ``timing``, when given, receives the wall-clock

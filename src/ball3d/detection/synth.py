@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ball3d.constants import BALL_RADIUS_M
 from pipeutil.io import atomic_path, write_json
 
 
@@ -93,7 +94,7 @@ def write_scene(out_dir: str | Path, seed: int, n_cams: int = 2, size: tuple[int
             vw.release()
         per_camera[name] = {"video": f"{name}.avi", "calib_video": "", **pc}
     truth = {"scene_id": out.name, "seed": seed, "split": "test", "fps": 25.0, "n_frames": n_frames,
-             "ball_radius_m": 0.11, "cameras": [], "ball_xyz": [[0.0, 0.0, 0.0]] * n_frames,
+             "ball_radius_m": BALL_RADIUS_M, "cameras": [], "ball_xyz": [[0.0, 0.0, 0.0]] * n_frames,
              "per_camera": per_camera, "landmarks": {"names": [], "xyz": []}}
     write_json(out / "truth.json", truth)
     return truth

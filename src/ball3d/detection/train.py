@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class TrainParams:
     seed: int = 0  # seeds numpy and torch (sampling, init, augmentation)
-    steps: int = 600  # optimiser steps
+    steps: int = 1600  # optimiser steps
     batch_size: int = 16  # windows per step
     crop: int = 64  # training window side, detector pixels (multiple of 4)
     margin: int = 8  # extra border stored around each bank window for translation jitter
@@ -41,7 +41,7 @@ class TrainParams:
     occluded_below: float = 0.75  # visible fraction below which a frame counts as partly hidden (as the metric)
     threads: int = 2  # torch CPU threads
     log_every: int = 50  # steps between training-curve points
-    device: str = "cpu"  # cpu | cuda | auto
+    device: str = "auto"  # cpu | cuda | auto
 
 
 @dataclass

@@ -84,7 +84,7 @@ def evaluate_all(pairs: list[tuple[dict, dict]]) -> dict:
 
 
 def synthetic_case(case: dict, n_frames: int, seed: int, solver_params: dict, timing: dict | None = None) -> dict:
-    """Solve one synthetic problem with every method; per-method metrics (``timing``: see solve3d.solve_scene)."""
+    """Solve one synthetic problem with every method; per-method metrics (``timing``: see ball3d.fusion.solve.solve_scene)."""
     p = make_problem(n_frames=n_frames, seed=seed, **case)
     payload = solve_scene(p.cameras, {k: [a.tolist() for a in v] for k, v in p.candidates.items()},
                           p.fps, solver_params, timing)

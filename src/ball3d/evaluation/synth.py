@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ball3d.camera import Camera, look_at
+from ball3d.constants import BALL_RADIUS_M, GRAVITY_MPS2
 
-GRAVITY = np.array([0.0, 0.0, -9.81])  # m/s^2, world z up
+GRAVITY = np.array([0.0, 0.0, -GRAVITY_MPS2])  # m/s^2, world z up
 PITCH_HALF = (52.5, 34.0)  # m, half length / half width of a 105 x 68 pitch
 
 
@@ -44,8 +45,8 @@ def ring_cameras(n: int, width: int = 1920, height: int = 1080, focal_px: float 
     return cams
 
 
-def ballistic_trajectory(n_frames: int, fps: float = 25.0, p0=(-20.0, -10.0, 0.11),
-                         v0=(14.0, 6.0, 9.0), radius: float = 0.11, restitution: float = 0.6,
+def ballistic_trajectory(n_frames: int, fps: float = 25.0, p0=(-20.0, -10.0, BALL_RADIUS_M),
+                         v0=(14.0, 6.0, 9.0), radius: float = BALL_RADIUS_M, restitution: float = 0.6,
                          drag_per_m: float = 0.0, substeps: int = 40, kick_frame: int | None = None,
                          kick_v=(-10.0, 4.0, 6.0)) -> tuple[np.ndarray, callable]:
     """Ball centre per frame (T, 3) with bounces on the ground, and a position-at-time function.
@@ -139,5 +140,5 @@ def to_truth(p: SynthProblem, scene_id: str = "synthetic_0") -> dict:
                            "visible_fraction": [float(np.isfinite(uv[0])) for uv in p.true_uv[c.name]],
                            "blur_px": [0.0] * n, "low_light": False} for c in p.cameras}
     return {"scene_id": scene_id, "seed": int(p.meta.get("seed", 0)), "split": "test", "fps": p.fps, "n_frames": n,
-            "ball_radius_m": 0.11, "cameras": [c.to_dict() for c in p.cameras], "ball_xyz": p.xyz.tolist(),
+            "ball_radius_m": BALL_RADIUS_M, "cameras": [c.to_dict() for c in p.cameras], "ball_xyz": p.xyz.tolist(),
             "per_camera": per_camera, "landmarks": {"names": [], "xyz": []}}

@@ -21,6 +21,7 @@ import numpy as np
 
 from ball3d.association import Association
 from ball3d.camera import Camera
+from ball3d.constants import BALL_RADIUS_M, GRAVITY_MPS2
 from ball3d.triangulate import project
 
 from .factors import (
@@ -48,9 +49,9 @@ class BundleConfig:
     robust_k: float = 1.345  # M-estimator threshold, whitened units (sigmas)
     motion_prior: bool = True  # ballistic prior between consecutive frames (smoothed graph)
     accel_sigma_mps2: float = 1.0  # unmodelled acceleration (spin, wind, model error), m/s^2
-    gravity_mps2: float = 9.81  # m/s^2
+    gravity_mps2: float = GRAVITY_MPS2  # m/s^2
     drag_per_m: float = 0.013  # quadratic drag k in a = -k |v| v, 1/m (0.5 rho Cd A / m = 0.013 for a size-5 ball)
-    ball_radius_m: float = 0.11  # ball radius, metres
+    ball_radius_m: float = BALL_RADIUS_M  # ball radius, metres
     ground_tol_m: float = 0.05  # a triple whose centres all lie below radius + this rolls: no gravity term
     ground_sigma_m: float = 0.02  # a rolling ball's centre is this close to radius height, metres
     rolling_decel_mps2: float = 0.6  # rolling resistance on grass, m/s^2

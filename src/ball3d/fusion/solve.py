@@ -3,7 +3,7 @@
 Methods, all written side by side to results/bundle/<split>/<scene_id>/<detector>.json:
   dlt                  per frame, the top candidate of every camera, linear N-view DLT (no gating)
   ransac               per frame, association.py (RANSAC over views + reprojection gate + refinement)
-  ransac_seq           sequence, seqassoc.py (top hypotheses per frame, Viterbi over the sequence, re-gate);
+  ransac_seq           sequence, fusion/sequence.py (top hypotheses per frame, Viterbi over the sequence, re-gate);
                        when bundle.association.sequence it replaces ransac as the input of every method below
   graph_robust         GTSAM graph, robust projection factors only (per frame, no motion prior)
   graph_smoothed       GTSAM graph with the ballistic prior (bounces/kicks break it), marginals
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from ball3d.association import AssocConfig, Association, associate
 from ball3d.camera import Camera
 from ball3d.records import Track3D
 from ball3d.triangulate import dlt
-from pipeutil.io import PipelineError
+from pipeutil.config import from_params
 
 from .graph import BundleConfig, solve
 from .sequence import associate_sequence
@@ -59,21 +59,12 @@ def ransac_track(assoc: Association, method: str = "ransac") -> Track3D:
                     "missing": {str(f.frame): f.reason for f in assoc.fixes if f.xyz is None}})
 
 
-def config_from(cls, d: dict):
-    """Dataclass ``cls`` from a params dict (unknown keys are an error, missing keys keep defaults)."""
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise PipelineError(f"params.yaml: unknown keys {unknown} for {cls.__name__}; known: {sorted(names)}")
-    return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
-
-
 def solve_scene(cameras: list[Camera], candidates: dict, fps: float, params: dict, timing: dict | None = None) -> dict:
     """Every method on one scene; returns the payload of the bundle output file. ``timing``, when given,
     receives the wall-clock figures (seconds per step, fusion ms per frame, streaming update ms), which
     stay out of the payload: same inputs, same bytes."""
-    acfg = config_from(AssocConfig, params.get("association", {}))
-    gcfg = config_from(BundleConfig, params.get("graph", {}))
+    acfg = from_params(AssocConfig, params.get("association", {}), "params.yaml: bundle.association")
+    gcfg = from_params(BundleConfig, params.get("graph", {}), "params.yaml: bundle.graph")
     # pixel parameters are given at 1920 px image width and scale with the image (like scenes.focal_px)
     s_px = cameras[0].width / 1920.0
     acfg = replace(acfg, gate_px=acfg.gate_px * s_px, reassoc_gate_px=acfg.reassoc_gate_px * s_px)

@@ -17,6 +17,7 @@ from ball3d.board import Board, calibration_frames
 from ball3d.pitch import ground_texture, landmarks
 from ball3d.rig import make_rig, nominal_poses
 from ball3d.videoio import write_video
+from pipeutil.config import from_params
 from pipeutil.io import PipelineError, atomic_path, write_json
 
 from .physics import BallPhysics, simulate_ball, simulate_players
@@ -52,13 +53,7 @@ def camera_names(cfg: dict) -> list[str]:
 
 
 def _physics(cfg: dict) -> BallPhysics:
-    b = cfg["ball"]
-    return BallPhysics(radius_m=b["radius_m"], mass_kg=b["mass_kg"], drag_coeff=b["drag_coeff"],
-                       restitution=b["restitution"], bounce_friction=b["bounce_friction"],
-                       rolling_decel=b["rolling_decel"], kick_rate_hz=b["kick_rate_hz"],
-                       kick_speed=tuple(b["kick_speed"]), kick_elevation_deg=tuple(b["kick_elevation_deg"]),
-                       play_area=tuple(b["play_area"]), dribble_prob=float(b.get("dribble_prob", 0.0)),
-                       dribble_speed=tuple(b.get("dribble_speed", (2.0, 6.0))))
+    return from_params(BallPhysics, cfg["ball"], "params.yaml: scenes.ball")
 
 
 def _render_camera(cam, tex, traj, players, cfg, rng, n_frames, low_light, out_dir: Path) -> dict:

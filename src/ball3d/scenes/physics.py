@@ -10,15 +10,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ball3d.constants import BALL_RADIUS_M, GRAVITY_MPS2, RHO_AIR_KGM3
 from ball3d.pitch import LENGTH, WIDTH
 
-G = 9.81  # m/s^2
-RHO_AIR = 1.2  # kg/m^3
+G = GRAVITY_MPS2  # m/s^2
+RHO_AIR = RHO_AIR_KGM3  # kg/m^3
 
 
 @dataclass(frozen=True)
 class BallPhysics:
-    radius_m: float = 0.11
+    radius_m: float = BALL_RADIUS_M
     mass_kg: float = 0.43
     drag_coeff: float = 0.25  # quadratic drag coefficient Cd
     restitution: float = 0.6  # vertical speed kept after a bounce
@@ -27,8 +28,8 @@ class BallPhysics:
     kick_rate_hz: float = 0.6  # mean kicks per second (Poisson)
     kick_speed: tuple[float, float] = (8.0, 28.0)  # m/s
     kick_elevation_deg: tuple[float, float] = (0.0, 40.0)
-    play_area: tuple[float, float] = (40.0, 28.0)  # |x|, |y| box that kicks aim into, metres
-    dribble_prob: float = 0.0  # probability that a kick is a dribbling touch along the ground
+    play_area: tuple[float, float] = (38.0, 26.0)  # |x|, |y| box that kicks aim into, metres
+    dribble_prob: float = 0.5  # probability that a kick is a dribbling touch along the ground
     dribble_speed: tuple[float, float] = (2.0, 6.0)  # m/s of a dribbling touch (players keep up with it)
 
 

@@ -21,6 +21,7 @@ STANDS_BGR = np.array([70, 60, 55], np.float32)
 TEAM_BGR = [(40, 40, 200), (200, 120, 30), (20, 20, 20)]  # red, blue, referee black
 SKIN_BGR = (120, 150, 200)
 SHORTS_BGR = (30, 30, 30)
+HEAD_R_M = 0.11  # player head radius, metres
 
 
 def _ground_maps(cam: Camera, tex: GroundTexture):
@@ -130,7 +131,7 @@ def _player_polys(cam: Camera, xy: np.ndarray, height: float, team: int):
     perp = np.array([-axis[1], axis[0]]) / max(np.linalg.norm(axis), 1e-6)
     half = cam.K[0, 0] * 0.22 / z[0]
     quad = lambda a, b, hw: np.array([a + perp * hw, b + perp * hw, b - perp * hw, a - perp * hw])  # noqa: E731
-    head_r = cam.K[0, 0] * 0.11 / z[3]
+    head_r = cam.K[0, 0] * HEAD_R_M / z[3]
     polys = [(SHORTS_BGR, quad(uv[0], uv[1], half * 0.8)), (TEAM_BGR[team], quad(uv[1], uv[2], half)),
              (SKIN_BGR, cv2.ellipse2Poly((0, 0), (1, 1), 0, 0, 360, 30) * head_r + uv[3])]
     return [(c, np.round(p * 16).astype(np.int32)) for c, p in polys], z[0]
