@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from pipeutil.io import PipelineError
 
 from .inputs import CameraClip, stack_input
+from .monitor import MonitorConfig
 from .network import STRIDE, HeatmapNet, pad_to_stride
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class DetectParams:
     disagree_factor: float = 1.0  # roi3d: scores of candidates outside the gate around the frame's 3D fix are multiplied by this
     chunk: int = 4  # frames per batch in full-frame mode
     device: str = "cpu"  # cpu | cuda | auto
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)  # roi3d: lost-track monitor (ball3d.detection.monitor)
 
 
 def topk_peaks(heat: np.ndarray, k: int, nms_radius: int, min_score: float) -> np.ndarray:
