@@ -41,12 +41,15 @@ rule evaluate_vision_metrics:
         truth=lambda wc: eval_pairs(wc.detector)[1],
     output:
         metrics="results/evaluate_vision/metrics_{detector}.json",
+        table="results/evaluate_vision/scenes_{detector}.md",
     log:
         log_of("evaluate_vision_metrics", "{detector}"),
     benchmark:
         bench_of("evaluate_vision_metrics", "{detector}")
     wildcard_constraints:
         detector="[a-z_]+",
+    params:
+        table_methods=config["evaluate_vision"]["table_methods"],
     script:
         "../scripts/evaluate_vision_metrics.py"
 
@@ -97,8 +100,9 @@ rule phase_evaluate_vision:
         register_phase(
             "evaluate_vision",
             [
-                f"results/evaluate_vision/metrics_{d}.json"
+                f"results/evaluate_vision/{f}_{d}.{e}"
                 for d in config["bundle"]["detectors"]
+                for f, e in (("metrics", "json"), ("scenes", "md"))
             ]
             + [
                 "results/evaluate_vision/trajectory.png",
