@@ -263,13 +263,13 @@ def test_rescore_demotes_candidates_that_contradict_the_3d_fix():
 
 def _paint(clip: CameraClip, t: int, uv_det: np.ndarray, value: float = 4.0) -> None:
     """A bright 3x3 blob at detector pixel uv_det of frame t (what BrightMovingBlob answers 'ball' to)."""
-    u, v = (int(round(c)) for c in uv_det)
+    u, v = (round(float(c)) for c in uv_det)
     clip.gray[t, v - 1:v + 2, u - 1:u + 2] = value
     clip.fg[t, v - 1:v + 2, u - 1:u + 2] = 1.0
 
 
 def _hide(clip: CameraClip, t: int, uv_det: np.ndarray, r: int = 6) -> None:
-    u, v = (int(round(c)) for c in uv_det)
+    u, v = (round(float(c)) for c in uv_det)
     clip.fg[t, max(v - r, 0):v + r + 1, max(u - r, 0):u + r + 1] = 0.0
 
 
@@ -328,7 +328,7 @@ def test_monitor_detects_the_lock_on_a_look_alike_and_reacquires_the_ball(scene)
     decoys = np.repeat(decoy[None], n, axis=0)
     model = BrightMovingBlob().eval()
     p = DetectParams(mode="roi3d", top_k=3, roi_size=32, full_every=4)
-    run = lambda mon, every: detect_scene_roi3d(model, clips, cams, replace(p, monitor=mon, full_every=every),  # noqa: E731
+    run = lambda mon, every: detect_scene_roi3d(model, clips, cams, replace(p, monitor=mon, full_every=every),
                                                 truth["fps"], assoc_config({}, 320), truth["ball_radius_m"])
     per_off, st_off = run(MonitorConfig(enabled=False), 0)  # the defaults before issue 16
     late = range(6, n)

@@ -4,7 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ball3d.detection.monitor import DOUBT, LOST, SWITCH, TRACKING, Evidence, MonitorConfig, TrackMonitor
+from ball3d.detection.monitor import (
+    DOUBT,
+    LOST,
+    SWITCH,
+    TRACKING,
+    Evidence,
+    MonitorConfig,
+    TrackMonitor,
+)
 
 FPS = 25.0
 

@@ -35,7 +35,16 @@ from pipeutil.io import PipelineError
 
 from .infer import DetectParams, confident, detect_frame, extrapolate, to_full_res
 from .inputs import CameraClip
-from .monitor import DOUBT, LOST, SEARCH, SWITCH, TRACKING, Evidence, TrackMonitor, Verdict
+from .monitor import (
+    DOUBT,
+    LOST,
+    SEARCH,
+    SWITCH,
+    TRACKING,
+    Evidence,
+    TrackMonitor,
+    Verdict,
+)
 from .network import HeatmapNet
 
 log = logging.getLogger(__name__)

@@ -129,11 +129,12 @@ def scene_table(result: dict, method: str) -> str:
                      f"{v['coverage']:.3f} | {v['n_frames']} | {v['wrong_fixes']} | {v['missing']} |")
     h = result["headline"].get(method)
     if h:
-        lines += ["", f"Headline: RMSE over all frames {_cm(h['rmse_all_frames_m'])} cm, median of scene RMSEs "
-                  f"{_cm(h['median_scene_rmse_m'])} cm, worst scene {h['worst_scene']} {_cm(h['worst_scene_rmse_m'])} cm, "
-                  f"{h['scenes_rmse_above_wrong_fix']} of {h['scenes']} scenes above {WRONG_FIX_M * 100:.0f} cm, "
-                  f"wrong fixes {h['wrong_fixes']} of {h['returned_frames']} returned frames "
-                  f"({100 * h['wrong_fix_rate']:.2f} %), {h['missing_frames']} observable frames missing."]
+        head = (f"Headline: RMSE over all frames {_cm(h['rmse_all_frames_m'])} cm, median of scene RMSEs "
+                f"{_cm(h['median_scene_rmse_m'])} cm, worst scene {h['worst_scene']} {_cm(h['worst_scene_rmse_m'])} cm, "
+                f"{h['scenes_rmse_above_wrong_fix']} of {h['scenes']} scenes above {WRONG_FIX_M * 100:.0f} cm, "
+                f"wrong fixes {h['wrong_fixes']} of {h['returned_frames']} returned frames "
+                f"({100 * h['wrong_fix_rate']:.2f} %), {h['missing_frames']} observable frames missing.")
+        lines += ["", head]
     return "\n".join(lines) + "\n"
 
 

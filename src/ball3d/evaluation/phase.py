@@ -10,7 +10,13 @@ import numpy as np
 from ball3d.scene_io import load_cameras, load_detections
 from pipeutil.io import PipelineError, atomic_path, write_json
 
-from .metrics import evaluate_all, mean_over_seeds, run_sweeps, scene_table, target_checks
+from .metrics import (
+    evaluate_all,
+    mean_over_seeds,
+    run_sweeps,
+    scene_table,
+    target_checks,
+)
 from .plots import plot_detections, plot_errors, plot_sweeps, plot_trajectory
 
 log = logging.getLogger(__name__)
