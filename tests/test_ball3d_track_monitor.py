@@ -70,6 +70,8 @@ def test_a_better_supported_hypothesis_on_a_full_frame_takes_over():
     _walk(mon, range(5), agree=2, visible=3, disagree=0)
     same = mon.step(Evidence(5, np.array([0.4, 0.0, 0.11]), 2, 3, 0, alt_xyz=np.array([9.0, 0.0, 0.11]), alt_agree=2))
     assert same.state == TRACKING  # as many views: the track stays
+    two = mon.step(Evidence(6, None, 0, 0, 0, alt_xyz=np.array([9.0, 0.0, 0.11]), alt_agree=2))
+    assert two.state == TRACKING and not two.report  # two views elsewhere: not enough to leave the track
     sw = mon.step(Evidence(6, np.array([0.5, 0.0, 0.11]), 2, 3, 0, alt_xyz=np.array([9.0, 0.0, 0.11]), alt_agree=3))
     assert sw.state == SWITCH and sw.report and "3 views" in sw.reason
     nxt = mon.step(Evidence(7, np.array([9.05, 0.0, 0.11]), 3, 3, 0))  # the new track is followed from there

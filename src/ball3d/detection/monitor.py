@@ -14,7 +14,8 @@ when the pooled share of agreeing views falls below ``min_agree_frac`` or disagr
 outnumber ``max_disagree`` per frame; the loop then re-acquires (``ball3d.detection.roi3d``).
 On a full-frame pass (re-acquisition, or the periodic safety net) the loop also hands over the
 best hypothesis *away from* the track (``alt_xyz``): when it has ``switch_margin`` more agreeing
-views than the track's own fix, the verdict is **switch** (the track moves to it at once).
+views than the track's own fix (and at least ``switch_min_views``), the verdict is **switch**
+(the track moves to it at once).
 A single frame whose own evidence is against its fix (too few agreeing views, more disagreeing
 than agreeing cameras, an implausible step) is **doubtful**: its fix is not reported (a wrong fix
 is worse than a missing one) and the reason says why.
@@ -43,6 +44,7 @@ class MonitorConfig:
     speed_slack_m: float = 0.5  # triangulation error allowed on top of the speed limit, metres
     search_frames: int = 2  # frames run on the full frame in every camera after a loss
     switch_margin: int = 1  # a full-frame hypothesis away from the track with this many more views takes over
+    switch_min_views: int = 3  # ... and with at least this many (two views agree by coincidence too often)
 
     def __post_init__(self):
         if self.window < 1 or not 1 <= self.min_frames <= self.window:
@@ -96,7 +98,8 @@ class TrackMonitor:
 
     def step(self, ev: Evidence) -> Verdict:
         """The verdict on frame ``ev.frame`` (call once per frame, in order)."""
-        if self.cfg.enabled and ev.alt_xyz is not None and ev.alt_agree >= ev.agree + self.cfg.switch_margin:
+        if (self.cfg.enabled and ev.alt_xyz is not None and ev.alt_agree >= ev.agree + self.cfg.switch_margin
+                and ev.alt_agree >= self.cfg.switch_min_views):
             self.reset()
             self.last = (ev.frame, np.asarray(ev.alt_xyz, float).copy())
             return Verdict(SWITCH, True, f"full frame: a hypothesis away from the track has {ev.alt_agree} views, "
