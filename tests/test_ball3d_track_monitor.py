@@ -97,3 +97,20 @@ def test_a_frame_without_fix_is_not_reported_and_carries_no_evidence():
 def test_bad_monitor_config_is_refused(kw):
     with pytest.raises(ValueError, match="monitor"):
         MonitorConfig(**kw)
+
+
+def _fly(mon: TrackMonitor, frames, z_of_t, agree=5, visible=6):
+    return [mon.step(Evidence(t, np.array([0.2 * t, 0.0, z_of_t(t / FPS)]), agree, visible, 0)) for t in frames]
+
+
+def test_an_airborne_object_that_does_not_fall_is_lost():
+    """A head or a shirt seen consistently by every camera: no camera contradicts it, gravity does."""
+    cfg = MonitorConfig(hover_frames=20, airborne_m=0.5, hover_max_accel_mps2=4.0)
+    rng = np.random.default_rng(0)
+    head = _fly(TrackMonitor(cfg, FPS), range(30), lambda s: 1.7 + 0.02 * rng.standard_normal())
+    states = [v.state for v in head]
+    assert states.index(LOST) == 19 and "hovers" in head[19].reason
+    ball = _fly(TrackMonitor(cfg, FPS), range(30), lambda s: 0.5 + 12.0 * s - 4.905 * s * s + 0.02 * rng.standard_normal())
+    assert all(v.state == TRACKING for v in ball)  # a lob: up at 12 m/s, falls under gravity
+    rolling = _fly(TrackMonitor(cfg, FPS), range(30), lambda s: 0.11)
+    assert all(v.state == TRACKING for v in rolling)  # on the ground: no gravity check

@@ -8,7 +8,10 @@ the cameras say about the frame's 3D fix:
 - ``visible``: cameras whose image contains the fix's projection (where the ball, if the fix were
   right, should be seen unless occluded);
 - ``disagree``: cameras whose confident top peak lies outside the association gate around the fix;
-- the step from the previous fix (physical plausibility: no ball moves faster than ``max_speed_ms``).
+- physical plausibility: the step from the previous fix (no ball moves faster than ``max_speed_ms``),
+  and gravity: ``hover_frames`` consecutive fixes above ``airborne_m`` whose height fits a smooth
+  curve (RMS < 0.1 m) with a vertical acceleration above ``-hover_max_accel_mps2`` are an object
+  that hovers (a head, a shirt, a crossbar), not a ball in flight (which falls at 9.8 m/s^2).
 Evidence is pooled over the last ``window`` frames with a fix: the track is declared **lost**
 when the pooled share of agreeing views falls below ``min_agree_frac`` or disagreeing cameras
 outnumber ``max_disagree`` per frame; the loop then re-acquires (``ball3d.detection.roi3d``).
@@ -43,6 +46,9 @@ class MonitorConfig:
     max_speed_ms: float = 40.0  # faster steps between consecutive fixes are implausible, m/s
     speed_slack_m: float = 0.5  # triangulation error allowed on top of the speed limit, metres
     search_frames: int = 2  # frames run on the full frame in every camera after a loss
+    hover_frames: int = 20  # airborne fixes in a row checked against gravity (0 = no check)
+    airborne_m: float = 0.5  # ball centres higher than this are in the air, metres
+    hover_max_accel_mps2: float = 4.0  # airborne fixes falling slower than this hover (a ball falls at 9.8), m/s^2
     switch_margin: int = 1  # a full-frame hypothesis away from the track with this many more views takes over
     switch_min_views: int = 3  # ... and with at least this many (two views agree by coincidence too often)
 
@@ -54,6 +60,8 @@ class MonitorConfig:
             raise ValueError(f"monitor: min_agree_frac must lie in [0, 1], got {self.min_agree_frac}")
         if self.search_frames < 1:
             raise ValueError(f"monitor: search_frames must be >= 1, got {self.search_frames}")
+        if self.hover_frames < 0:
+            raise ValueError(f"monitor: hover_frames must be >= 0, got {self.hover_frames}")
 
 
 @dataclass
@@ -82,11 +90,32 @@ class TrackMonitor:
     fps: float  # frames per second
     history: deque = field(default_factory=deque)  # (agree, visible, disagree) of the last fixes
     last: tuple | None = None  # (frame, xyz) of the last reported fix
+    heights: list = field(default_factory=list)  # (frame, z) of the current run of airborne fixes
 
     def reset(self) -> None:
         """Forget the evidence (after a loss: the new track starts clean)."""
         self.history.clear()
+        self.heights.clear()
         self.last = None
+
+    def _hovers(self, ev: Evidence) -> str:
+        """Gravity check of the run of airborne fixes ending at ``ev`` ("" when it passes)."""
+        z = float(ev.xyz[2])
+        if z <= self.cfg.airborne_m or (self.heights and ev.frame - self.heights[-1][0] > 2):
+            self.heights.clear()  # on the ground, or a gap: a new flight
+        if z > self.cfg.airborne_m:
+            self.heights = (self.heights + [(ev.frame, z)])[-self.cfg.hover_frames:]
+        if self.cfg.hover_frames < 3 or len(self.heights) < self.cfg.hover_frames:
+            return ""
+        t, h = (np.array(v, float) for v in zip(*self.heights))
+        t = (t - t[0]) / self.fps  # seconds
+        coef, res, *_ = np.polyfit(t, h, 2, full=True)
+        rms = float(np.sqrt(res[0] / len(t))) if len(res) else 0.0
+        accel = 2.0 * float(coef[0])  # m/s^2
+        if accel > -self.cfg.hover_max_accel_mps2 and rms < 0.1:
+            return (f"{len(t)} airborne fixes at {h.mean():.2f} m with vertical acceleration {accel:.1f} m/s^2: "
+                    f"hovers (a ball falls at 9.8)")
+        return ""
 
     def _implausible(self, ev: Evidence) -> str:
         if self.last is None:
@@ -108,13 +137,14 @@ class TrackMonitor:
             return Verdict(TRACKING, False, "no 3D fix")
         own = self._frame_doubt(ev)
         jump = self._implausible(ev)
+        hover = self._hovers(ev) if not jump else ""
         self.history.append((ev.agree, ev.visible, ev.disagree))
         while len(self.history) > self.cfg.window:
             self.history.popleft()
         if not self.cfg.enabled:  # an observer only: every fix is reported and followed
             self.last = (ev.frame, np.asarray(ev.xyz, float).copy())
             return Verdict(TRACKING, True)
-        lost = self._pooled_loss()
+        lost = self._pooled_loss() or hover
         if lost:
             return Verdict(LOST, False, lost)
         if jump or own:
