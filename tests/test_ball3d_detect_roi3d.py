@@ -18,6 +18,7 @@ from ball3d.camera import Camera, look_at
 from ball3d.detection.classical import ClassicalParams
 from ball3d.detection.infer import DetectParams, detect_clip, roi_window
 from ball3d.detection.inputs import CameraClip, Lens, load_scene_clips
+from ball3d.detection.monitor import MonitorConfig
 from ball3d.detection.network import DetectorConfig, HeatmapNet, save_checkpoint
 from ball3d.detection.phase import SceneInput, run_detect
 from ball3d.detection.roi3d import (
@@ -258,3 +259,103 @@ def test_rescore_demotes_candidates_that_contradict_the_3d_fix():
     st = CamState(cands=[np.array([head, ball])], rows=[None])
     rescore(st, cam, clip, xyz, 0, gate_px=400.0, factor=0.5)  # everything inside the gate: untouched
     assert np.allclose(st.cands[0][:, 2], [0.8, 0.45]) and st.stats.get("rescored", 0) == 0
+
+
+def _paint(clip: CameraClip, t: int, uv_det: np.ndarray, value: float = 4.0) -> None:
+    """A bright 3x3 blob at detector pixel uv_det of frame t (what BrightMovingBlob answers 'ball' to)."""
+    u, v = (round(float(c)) for c in uv_det)
+    clip.gray[t, v - 1:v + 2, u - 1:u + 2] = value
+    clip.fg[t, v - 1:v + 2, u - 1:u + 2] = 1.0
+
+
+def _hide(clip: CameraClip, t: int, uv_det: np.ndarray, r: int = 6) -> None:
+    u, v = (round(float(c)) for c in uv_det)
+    clip.fg[t, max(v - r, 0):v + r + 1, max(u - r, 0):u + r + 1] = 0.0
+
+
+def _decoy_scene(scene, head_in_cam2: bool):
+    """The 3-camera scene with a static look-alike on the pitch (a line crossing) seen by cam0 and cam1 only (brighter than the ball), and
+    the ball hidden in every camera in frames 0-1: the first full-frame pass locks the 3D track onto the
+    look-alike. ``head_in_cam2``: cam2 sees a confident blob next to the look-alike's projection (a
+    player's head in its crop) in every frame, so it contradicts the wrong fix."""
+    scene_dir, _, truth = scene
+    _, clips = load_scene_clips(scene_dir, 1.0)
+    cams = [Camera.from_dict(d) for d in truth["cameras"]]
+    ball = np.asarray(truth["ball_xyz"], float)  # (T, 3)
+
+    def det(cam, clip, X):
+        return clip.to_det(cam.project(np.atleast_2d(X))[0])  # (n, 2) detector px
+
+    best = (0.0, None)  # a point inside every image, as far from the ball's image path as possible
+    for dx in range(-30, 31, 6):
+        for dy in range(-20, 21, 5):
+            X = np.array([ball[0, 0] + dx, ball[0, 1] + dy, truth["ball_radius_m"]])  # on the ground
+            uv = [det(c, k, X)[0] for c, k in zip(cams, clips)]
+            if all(20 < u[0] < 300 and 20 < u[1] < 160 for u in uv):
+                gap = min(np.min(np.linalg.norm(det(c, k, ball) - u, axis=1)) for c, k, u in zip(cams, clips, uv))
+                best = max(best, (gap, X), key=lambda b: b[0])
+    gap, decoy = best
+    assert gap > 40, f"no look-alike position 40 px away from the ball in every camera (best {gap:.0f} px)"
+    for t in range(truth["n_frames"]):
+        for j, (cam, clip) in enumerate(zip(cams, clips)):
+            if t < 2:
+                _hide(clip, t, det(cam, clip, ball[t])[0])
+            if j < 2:
+                _paint(clip, t, det(cam, clip, decoy)[0])
+            elif head_in_cam2:
+                _paint(clip, t, det(cam, clip, decoy)[0] + np.array([9.0, -4.0]))
+    return clips, cams, truth, decoy
+
+
+def _top_error(per: dict, cams: list, clips: list, points: np.ndarray, frames) -> np.ndarray:
+    """(len(frames), V) full-res distance from the projection of points[t] to the nearest of each camera's
+    candidates (what the bundle can associate)."""
+    out = np.full((len(frames), len(cams)), np.inf)
+    for i, t in enumerate(frames):
+        for j, cam in enumerate(cams):
+            rows = np.array(per[cam.name][t]).reshape(-1, 3)
+            if len(rows):
+                out[i, j] = np.min(np.linalg.norm(rows[:, :2] - cam.project(points[t][None])[0][0], axis=1))
+    return out
+
+
+def test_monitor_detects_the_lock_on_a_look_alike_and_reacquires_the_ball(scene):
+    """Issue 16: with the old defaults (no monitor, no periodic full frame) the 3D-track ROI follows the
+    look-alike for the whole scene; with them, the safety-net full frame (frame 4) finds a hypothesis with
+    more views than the track's own and the track switches to the ball."""
+    clips, cams, truth, decoy = _decoy_scene(scene, head_in_cam2=False)
+    ball, n = np.asarray(truth["ball_xyz"], float), truth["n_frames"]
+    decoys = np.repeat(decoy[None], n, axis=0)
+    model = BrightMovingBlob().eval()
+    p = DetectParams(mode="roi3d", top_k=3, roi_size=32, full_every=4)
+    run = lambda mon, every: detect_scene_roi3d(model, clips, cams, replace(p, monitor=mon, full_every=every),
+                                                truth["fps"], assoc_config({}, 320), truth["ball_radius_m"])
+    per_off, st_off = run(MonitorConfig(enabled=False), 0)  # the defaults before issue 16
+    late = range(6, n)
+    assert np.all(_top_error(per_off, cams, clips, decoys, late)[:, :2] < 1.5)  # the failure: locked for good
+    assert st_off["scene"]["events"] == []
+    per_on, st_on = run(MonitorConfig(), 4)
+    events = st_on["scene"]["events"]
+    assert [e["state"] for e in events][:1] == ["switch"] and events[0]["frame"] == 4
+    assert "3 views" in events[0]["reason"]
+    assert np.all(_top_error(per_on, cams, clips, ball, late) < 1.5)  # every camera on the ball again
+
+
+def test_contradicted_track_is_declared_lost_and_the_full_frame_search_bans_the_look_alike(scene):
+    """No safety net (full_every 0): cam2 contradicts the wrong fix every frame; the monitor declares the
+    track lost, the search runs full frames with the look-alike banned, and the ball is tracked after."""
+    clips, cams, truth, decoy = _decoy_scene(scene, head_in_cam2=True)
+    ball, n = np.asarray(truth["ball_xyz"], float), truth["n_frames"]
+    model = BrightMovingBlob().eval()
+    mon = MonitorConfig(window=4, min_frames=3, max_disagree=0.5, search_frames=2)
+    p = DetectParams(mode="roi3d", top_k=3, roi_size=32, full_every=0, monitor=mon)
+    per, st = detect_scene_roi3d(model, clips, cams, p, truth["fps"], assoc_config({}, 320), truth["ball_radius_m"])
+    events = st["scene"]["events"]
+    lost = [e for e in events if e["state"] == "lost"]
+    assert lost and lost[0]["frame"] <= 4 and "disagree" in lost[0]["reason"]
+    assert st["scene"]["verdicts"].get("search", 0) >= 1 and all(st[c.name]["search_frames"] >= 1 for c in cams)
+    after = range(lost[0]["frame"] + 3, n)
+    assert np.all(_top_error(per, cams, clips, ball, after)[:, :2] < 1.5)
+    off, _ = detect_scene_roi3d(model, clips, cams, replace(p, monitor=MonitorConfig(enabled=False)), truth["fps"],
+                                assoc_config({}, 320), truth["ball_radius_m"])
+    assert np.all(_top_error(off, cams, clips, np.repeat(decoy[None], n, 0), after)[:, :2] < 1.5)  # before: locked

@@ -89,6 +89,8 @@ def test_detect_and_metrics_on_held_out_scene(trained):
     assert set(heat["per_camera"]) == {"cam0", "cam1", "cam2"}
     assert "low_light" in heat["subsets"] and "blurred" in heat["subsets"]
     assert set(res["detectors"]) == {"heatmap", "classical", "trained"}  # the trained one is scored, not judged
+    scene_f1 = heat["per_scene"]["test_4"]  # one scene: the per-scene figures are the pooled ones
+    assert scene_f1["f1"] == heat["overall"]["f1"] and scene_f1["subsets"]["blurred"] == heat["subsets"]["blurred"]["f1"]
 
 
 def test_roi_mode_tracks_and_falls_back(trained):

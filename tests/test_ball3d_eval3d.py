@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 
 from ball3d.evaluation.metrics import (
+    evaluate_all,
     mean_over_seeds,
     method_metrics,
     p95,
     rmse,
+    scene_table,
 )
 from ball3d.evaluation.phase import run_metrics, run_plots, run_sweeps_phase
 from ball3d.evaluation.synth import candidates_to_contract, make_problem, to_truth
@@ -47,6 +49,37 @@ def test_metrics_are_plain_functions():
     assert m2["invented"] == 0
 
 
+def _pair(scene_id: str, offset: np.ndarray, n: int = 10, drop: tuple = ()) -> tuple[dict, dict]:
+    """A bundle payload whose graph_smoothed track is the truth + offset (m) in every frame but ``drop``."""
+    xyz = np.stack([np.arange(n) * 0.5, np.zeros(n), np.full(n, 0.11)], 1)  # (n, 3)
+    frames = [i for i in range(n) if i not in drop]
+    cam = {"uv": [[100.0, 100.0]] * n, "visible_fraction": [1.0] * n}
+    truth = {"scene_id": scene_id, "n_frames": n, "ball_xyz": xyz.tolist(), "per_camera": {"a": cam, "b": cam}}
+    track = {"frames": frames, "xyz": (xyz[frames] + offset[frames]).tolist(), "meta": {}}
+    return {"scene_id": scene_id, "tracks": {"graph_smoothed": track}}, truth
+
+
+def test_headline_shows_the_scene_on_the_wrong_object():
+    """Issue 16: a pooled RMSE hides which scene failed; the headline names it and counts the wrong fixes."""
+    n = 10
+    good = np.full((n, 3), 0.0)
+    good[:, 0] = 0.01  # 1 cm off
+    wrong = good.copy()
+    wrong[6:, 1] = 12.0  # the last 4 frames on another object, 12 m away
+    res = evaluate_all([_pair("s0", good), _pair("s1", good, drop=(3, 4)), _pair("s2", wrong)])
+    m = res["scenes"][2]["methods"]["graph_smoothed"]
+    assert m["wrong_fixes"] == 4 and m["missing"] == 0 and m["median_m"] == pytest.approx(0.01)
+    assert res["scenes"][1]["methods"]["graph_smoothed"]["missing"] == 2
+    h = res["headline"]["graph_smoothed"]
+    assert h["worst_scene"] == "s2" and h["scenes_rmse_above_wrong_fix"] == 1 and h["scenes"] == 3
+    assert h["median_scene_rmse_m"] == pytest.approx(0.01)  # two of three scenes are right
+    assert h["wrong_fixes"] == 4 and h["returned_frames"] == 28 and h["wrong_fix_rate"] == pytest.approx(4 / 28)
+    assert h["rmse_all_frames_m"] == pytest.approx(np.sqrt(4 * 144 / 28), rel=1e-3) and h["missing_frames"] == 2
+    table = scene_table(res, "graph_smoothed")
+    assert "| s2 |" in table and "worst scene s2" in table and "wrong fixes 4 of 28" in table
+    assert [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| s") and "scene" not in line] == ["| s0", "| s1", "| s2"]
+
+
 def test_bundle_then_metrics_on_a_scene(scene, tmp_path):
     root, _, _ = scene
     timing = {}
@@ -56,7 +89,13 @@ def test_bundle_then_metrics_on_a_scene(scene, tmp_path):
     assert timing["fusion_ms_per_frame"] > 0 and timing["graph_smoothed_s"] > 0
     assert "fusion_ms_per_frame" not in payload and "timing_s" not in payload  # wall clock: not in the result
     (tmp_path / "b.json").write_text(json.dumps(payload, default=lambda o: o.tolist()))
-    out = run_metrics([str(tmp_path / "b.json")], [str(root / "truth.json")], str(tmp_path / "m.json"))
+    out = run_metrics([str(tmp_path / "b.json")], [str(root / "truth.json")], str(tmp_path / "m.json"),
+                      str(tmp_path / "t.md"), ("graph_smoothed", "ransac"))
+    assert "| test_21 |" in (tmp_path / "t.md").read_text() and "`ransac`" in (tmp_path / "t.md").read_text()
+    with pytest.raises(PipelineError, match="table_methods"):
+        run_metrics([str(tmp_path / "b.json")], [str(root / "truth.json")], str(tmp_path / "m2.json"),
+                    str(tmp_path / "t2.md"), ("bogus",))
+    assert not (tmp_path / "t2.md").exists() and not (tmp_path / "m2.json").exists()
     o = out["overall"]
     assert o["graph_smoothed"]["rmse_m"] < o["ransac"]["rmse_m"] < o["dlt"]["rmse_m"]
     assert o["graph_smoothed"]["rmse_m"] < 0.04 and out["scenes"][0]["methods"]["ransac"]["invented"] == 0

@@ -23,6 +23,7 @@ from ball3d.board import Board
 from ball3d.detection.classical import ClassicalParams
 from ball3d.detection.infer import DetectParams
 from ball3d.detection.metrics import MetricParams
+from ball3d.detection.monitor import MonitorConfig
 from ball3d.detection.network import DetectorConfig
 from ball3d.detection.phase import DETECT_RULE_KEYS, configs
 from ball3d.detection.train import TrainParams
@@ -39,7 +40,8 @@ SECTIONS = {**LLM, **VISION}
 RECORDS = [
     (AssocConfig, "bundle.association", ()),
     (BundleConfig, "bundle.graph", ()),
-    (DetectParams, "detect", DETECT_RULE_KEYS),
+    (DetectParams, "detect", (*DETECT_RULE_KEYS, "monitor")),
+    (MonitorConfig, "detect.monitor", ()),
     (ClassicalParams, "detect.classical", ()),
     (MetricParams, "detect.metrics", ()),
     (TrainParams, "train_detector", ("network", "input")),

@@ -39,7 +39,7 @@ class ScenesSplitsVal(Section):
 class ScenesSplitsTest(Section):
     """params.yaml: scenes.splits.test."""
 
-    count: int = Req(4, "Number of scenes in the split.", ge=0)
+    count: int = Req(12, "Number of scenes in the split.", ge=0)
     first_seed: int = Req(3000, "Seed of the first scene; scene i uses first_seed + i (ranges must not overlap).", ge=0)
 
 
@@ -404,6 +404,44 @@ class DetectMetrics(Section):
     )
 
 
+class DetectMonitor(Section):
+    """params.yaml: detect.monitor."""
+
+    enabled: bool = Req(True, "false: the track is never declared lost (roi3d before issue 16).")
+    window: int = Req(8, "Frames with a fix whose evidence is pooled.", ge=1)
+    min_frames: int = Req(4, "Fixes in the window before a loss can be declared (<= window).", ge=1)
+    min_agree_frac: float = Req(
+        0.5, "Pooled agreeing views / cameras whose image contains the fix, below -> lost.", ge=0, le=1
+    )
+    max_disagree: float = Req(
+        1.0,
+        "Pooled cameras per frame that contradict the fix (confident elsewhere, nothing at the fix), above -> lost.",
+        ge=0,
+    )
+    max_speed_ms: float = Req(
+        40.0, "Faster steps between consecutive fixes are implausible (the fix is not reported), m/s.", gt=0
+    )
+    speed_slack_m: float = Req(0.5, "Triangulation error allowed on top of the speed limit, metres.", ge=0)
+    search_frames: int = Req(
+        2, "Full-frame passes in every camera after a loss (the lost position banned).", ge=1
+    )
+    hover_frames: int = Req(
+        20, "That many airborne fixes in a row are checked against gravity (0 = no check).", ge=0
+    )
+    airborne_m: float = Req(0.5, "Ball centres higher than this are in the air, metres.", ge=0)
+    hover_max_accel_mps2: float = Req(
+        4.0,
+        "Airborne fixes on a smooth curve (RMS < 0.1 m) falling slower than this hover: the track is lost (a ball falls at 9.8 m/s^2).",
+        ge=0,
+    )
+    switch_margin: int = Req(
+        1,
+        "On a full-frame pass, a hypothesis away from the track with this many more agreeing views than the track's own fix takes over.",
+        ge=1,
+    )
+    switch_min_views: int = Req(3, "... provided it has at least this many agreeing views.", ge=2)
+
+
 class Detect(Section):
     """Ball detection per scene and camera, and detection metrics (phase detect); see docs/vision_detector.md."""
 
@@ -434,7 +472,9 @@ class Detect(Section):
         ge=0,
     )
     full_every: int = Req(
-        0, "roi / roi3d modes: every N-th frame runs on the full frame anyway (re-acquisition); 0 = never.", ge=0
+        20,
+        "roi / roi3d modes: every N-th frame runs on the full frame in every camera (re-acquisition; in roi3d the lost-track monitor's safety net); 0 = never.",
+        ge=0,
     )
     roi3d_fallback: bool = Req(
         False,
@@ -445,6 +485,10 @@ class Detect(Section):
         "roi3d: with a 3D fix in the frame, the scores of a camera's candidates farther than the re-association gate from its projection are multiplied by this and the candidates re-sorted (1 = off).",
         ge=0,
         le=1,
+    )
+    monitor: DetectMonitor = Req(
+        DetectMonitor,
+        "roi3d: lost-track monitor (src/ball3d/detection/monitor.py, docs/vision_detector.md): evidence of every frame against its 3D fix; a lost track is re-acquired on the full frame.",
     )
     chunk: int = Req(4, "Frames per batch in full-frame mode.", ge=1)
     device: Literal["auto", "cpu", "cuda"] = Req(
@@ -643,6 +687,16 @@ class EvaluateVision(Section):
     plot_scene: str | None = Req(None, "Scene id drawn in the plots; null (or an unknown id) = the first solved scene.")
     plot_frame: int | None = Req(
         None, "Frame drawn in detections.png; null = the frame with the most candidates.", ge=0
+    )
+    table_methods: list[
+        Literal[
+            "dlt", "ransac", "ransac_seq", "graph_robust", "graph_smoothed", "graph_smoothed_skew",
+            "streaming_filtered", "streaming_fixed_lag",
+        ]
+    ] = Req(
+        ["graph_smoothed", "ransac_seq"],
+        "Methods tabulated per scene in results/evaluate_vision/scenes_<detector>.md (RMSE, median, p95, coverage, wrong fixes, missing).",
+        min_length=1,
     )
     sweeps: EvaluateVisionSweeps = Req(
         EvaluateVisionSweeps, "Synthetic sequences (src/ball3d/evaluation/synth.py), each axis varied alone around `base`."

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from pipeutil.io import PipelineError
 
 from .inputs import CameraClip, stack_input
+from .monitor import MonitorConfig
 from .network import STRIDE, HeatmapNet, pad_to_stride
 
 log = logging.getLogger(__name__)
@@ -34,11 +35,12 @@ class DetectParams:
     roi_size: int = 96  # side of the ROI crop, detector pixels (multiple of 4)
     track_threshold: float = 0.3  # best ROI peak below this -> target lost, rerun on the full frame
     max_gap: int = 5  # frames a track may coast on extrapolation before it is dropped
-    full_every: int = 0  # ROI modes: every N-th frame runs on the full frame anyway (re-acquisition; 0 = never)
+    full_every: int = 20  # ROI modes: every N-th frame runs on the full frame anyway (re-acquisition, roi3d safety net; 0 = never)
     roi3d_fallback: bool = False  # roi3d: a weak crop at the 3D track's projection reruns the full frame (else kept)
     disagree_factor: float = 0.5  # roi3d: scores of candidates outside the gate around the frame's 3D fix are multiplied by this
     chunk: int = 4  # frames per batch in full-frame mode
     device: str = "auto"  # cpu | cuda | auto
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)  # roi3d: lost-track monitor (ball3d.detection.monitor)
 
 
 def topk_peaks(heat: np.ndarray, k: int, nms_radius: int, min_score: float) -> np.ndarray:

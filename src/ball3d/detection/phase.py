@@ -24,6 +24,7 @@ from .classical import ClassicalParams, detect_clip_classical
 from .infer import DetectParams, detect_scene_net, to_full_res
 from .inputs import iter_scene_clips, load_truth
 from .metrics import MetricParams, evaluate
+from .monitor import MonitorConfig
 from .network import DetectorConfig, load_checkpoint, resolve_device, save_checkpoint
 from .plots import plot_curve, plot_f1
 from .roi3d import assoc_config, detect_scene_roi3d
@@ -65,7 +66,11 @@ def configs(train_cfg: dict, detect_cfg: dict) -> tuple[DetectorConfig, TrainPar
     tp = from_params(TrainParams, train_cfg, "params.yaml: train_detector", skip=("network", "input"))
     cp = from_params(ClassicalParams, detect_cfg["classical"], "params.yaml: detect.classical")
     mp = from_params(MetricParams, detect_cfg["metrics"], "params.yaml: detect.metrics")
-    dp = from_params(DetectParams, detect_cfg, "params.yaml: detect", skip=DETECT_RULE_KEYS)
+    try:
+        mcfg = from_params(MonitorConfig, detect_cfg.get("monitor"), "params.yaml: detect.monitor")
+    except ValueError as exc:  # MonitorConfig's own range checks
+        raise PipelineError(f"params.yaml: detect.monitor: {exc}") from exc
+    dp = from_params(DetectParams, {**detect_cfg, "monitor": mcfg}, "params.yaml: detect", skip=DETECT_RULE_KEYS)
     return net, tp, dp, cp, mp
 
 
@@ -198,6 +203,17 @@ def run_detect(scene: SceneInput, out_path: str, detector: str, checkpoint: str 
     return out
 
 
+def per_scene_f1(pairs: list[tuple[dict, dict]], mp: MetricParams) -> dict:
+    """{scene_id: {"f1": overall F1, "subsets": {subset: F1}, "fp": .., "fn": ..}}: one scene whose track
+    was on the wrong object shows here, not only as a dent in the pooled F1."""
+    out = {}
+    for truth, per_camera in pairs:
+        m = evaluate([(truth, per_camera)], mp)
+        out[truth["scene_id"]] = {"f1": m["overall"]["f1"], "fp": m["overall"]["fp"], "fn": m["overall"]["fn"],
+                                  "subsets": {k: v["f1"] for k, v in m["subsets"].items()}}
+    return out
+
+
 def run_metrics(scene_dirs: list[str], det_files: dict[str, list[str]], out_path: str, plot_path: str,
                 mp: MetricParams) -> dict:
     """Per-detector metrics over held-out scenes; det_files: detector -> files aligned with scene_dirs."""
@@ -212,6 +228,7 @@ def run_metrics(scene_dirs: list[str], det_files: dict[str, list[str]], out_path
             pairs = [(t, load_detections(f, t)) for t, f, g in zip(truths, files, gt) if g]
             if pairs:
                 result["detectors"][name] = evaluate(pairs, mp)
+                result["detectors"][name]["per_scene"] = per_scene_f1(pairs, mp)
         except (KeyError, ValueError) as exc:
             raise PipelineError(f"detection metrics ({name}): {exc}") from exc
     plot_f1(result, plot_path)

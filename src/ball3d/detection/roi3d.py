@@ -32,10 +32,21 @@ from ball3d.association import AssocConfig, FrameFix, associate_frame, pad_candi
 from ball3d.camera import Camera
 from ball3d.constants import BALL_RADIUS_M, GRAVITY_MPS2
 from pipeutil.config import from_params
+from ball3d.triangulate import project
 from pipeutil.io import PipelineError
 
 from .infer import DetectParams, confident, detect_frame, extrapolate, to_full_res
 from .inputs import CameraClip
+from .monitor import (
+    DOUBT,
+    LOST,
+    SEARCH,
+    SWITCH,
+    TRACKING,
+    Evidence,
+    TrackMonitor,
+    Verdict,
+)
 from .network import HeatmapNet
 
 log = logging.getLogger(__name__)
@@ -152,9 +163,13 @@ def _centre(st: CamState, proj: np.ndarray | None, t: int, p: DetectParams) -> t
 
 
 def check_agreement(states: list[CamState], cams: list[Camera], clips: list[CameraClip], fix: FrameFix,
-                     t: int, gate_px: float, p: DetectParams) -> None:
+                     t: int, gate_px: float, p: DetectParams) -> int:
     """Update the 2D histories; a confident top peak outside the gate around the 3D fix is a false
-    lock: that camera forgets its 2D track, so without a 3D prediction it runs its full frame next."""
+    lock: that camera forgets its 2D track, so without a 3D prediction it runs its full frame next.
+    Returns the number of cameras that contradict the fix: a confident top peak outside the gate and
+    no candidate at all inside it (a brighter look-alike elsewhere in a full frame does not count
+    while the camera also detects something where the fix says the ball is)."""
+    n = 0
     for st, cam, clip in zip(states, cams, clips):
         if fix.xyz is not None and p.disagree_factor != 1.0:
             rescore(st, cam, clip, fix.xyz, t, gate_px, p.disagree_factor)
@@ -163,12 +178,14 @@ def check_agreement(states: list[CamState], cams: list[Camera], clips: list[Came
             continue
         if fix.xyz is not None:
             uv, _ = cam.project(fix.xyz[None])  # (1, 2) distorted full-res px
-            top = clip.to_full(cands[:1, :2])  # (1, 2)
-            if not np.all(np.isfinite(uv)) or np.linalg.norm(top[0] - uv[0]) > gate_px:
+            d = np.linalg.norm(clip.to_full(cands[:, :2]) - uv[0], axis=1)  # (n,) NaN when not projectable
+            if not np.all(np.isfinite(uv)) or not d[0] <= gate_px:
                 st.stats["disagreements"] += 1
                 st.history = []
+                n += int(not np.any(d <= gate_px))
                 continue
         st.history = (st.history + [(t, cands[0, :2].copy())])[-2:]
+    return n
 
 
 def rescore(st: CamState, cam: Camera, clip: CameraClip, xyz: np.ndarray, t: int, gate_px: float,
@@ -193,8 +210,9 @@ def detect_scene_roi3d(model: HeatmapNet, clips: list[CameraClip], cams: list[Ca
                        fps: float, acfg: AssocConfig, ball_radius_m: float = BALL_RADIUS_M,
                        timing: dict | None = None) -> tuple[dict, dict]:
     """All cameras frame-synchronously; returns per_camera rows (full-res) and statistics (per camera
-    frame counts, plus "scene": frames with a 3D fix). ``timing``, when given, receives the wall-clock
-    figures (per camera seconds and frames/s; scene seconds, association ms per frame, camera-frames/s)."""
+    frame counts, plus "scene": frames with a 3D fix, the monitor's verdicts and its events). ``timing``,
+    when given, receives the wall-clock figures (per camera seconds and frames/s; scene seconds,
+    association ms per frame, camera-frames/s)."""
     by_name = {c.camera: c for c in clips}
     missing = [c.name for c in cams if c.name not in by_name]
     if missing:
@@ -205,34 +223,107 @@ def detect_scene_roi3d(model: HeatmapNet, clips: list[CameraClip], cams: list[Ca
                             f"{ {c.camera: c.n_frames for c in clips} }")
     P = np.stack([c.P for c in cams])  # (V, 3, 4) undistorted projection matrices
     pred = Predictor3D(fps, p.max_gap, ball_radius_m)
+    mon = TrackMonitor(p.monitor, fps)
     states = [CamState() for _ in cams]
-    n_fix, assoc_s, t_start = 0, 0.0, time.perf_counter()
+    gate = max(acfg.gate_px, acfg.reassoc_gate_px)
+    run = {"n_fix": 0, "assoc_s": 0.0, "search_left": 0, "banned": None, "ban_until": -1, "verdicts": {}, "events": []}
+    t_start = time.perf_counter()
     with _quiet("ball3d.association"):
         for t in range(clips[0].n_frames):
-            xyz = pred.predict(t)
+            search = run["search_left"] > 0
+            if t > run["ban_until"]:
+                run["banned"] = None
+            xyz = None if search else pred.predict(t)
             for st, clip, c in zip(states, clips, roi_centres(cams, clips, xyz, p.roi_size / 2)):
                 t0 = time.perf_counter()
-                centre, from_3d = _centre(st, c, t, p)
+                centre, from_3d = (None, False) if search else _centre(st, c, t, p)
                 # a weak crop where the 3D track says the ball is: occluded in this camera, the others carry the track
                 cands = detect_frame(model, clip, t, centre, p, st.stats, fallback=p.roi3d_fallback or not from_3d)
                 st.stats["weak_kept"] += int(from_3d and not p.roi3d_fallback and not confident(cands, p))
+                st.stats["search_frames"] = st.stats.get("search_frames", 0) + int(search)
                 st.cands.append(cands)
                 st.rows.append(to_full_res(clip, [cands])[0])
                 st.seconds += time.perf_counter() - t0
             t0 = time.perf_counter()
             frame = pad_candidates(cams, {c.name: [st.rows[t]] for c, st in zip(cams, states)}, acfg.min_score,
-                                   f"roi3d frame {t}")
-            fix = associate_frame(P, frame[0], t, acfg)
-            assoc_s += time.perf_counter() - t0
-            if fix.xyz is not None:
-                n_fix += 1
-                pred.update(t, fix.xyz)
-            check_agreement(states, cams, clips, fix, t, max(acfg.gate_px, acfg.reassoc_gate_px), p)
-    return _summary(states, cams, clips, n_fix, assoc_s, time.perf_counter() - t_start, timing)
+                                   f"roi3d frame {t}")[0]  # (V, K, 3) undistorted
+            full = search or (p.full_every > 0 and t % p.full_every == 0)
+            fix, alt = _associate(P, ban(P, frame, run["banned"], acfg.reassoc_gate_px), t, acfg,
+                                  xyz if full and p.monitor.enabled else None)
+            run["assoc_s"] += time.perf_counter() - t0
+            n_dis = check_agreement(states, cams, clips, fix, t, gate, p)
+            ev = Evidence(t, fix.xyz, len(fix.cams), _n_visible(cams, clips, fix.xyz), n_dis,
+                          alt.xyz if alt else None, len(alt.cams) if alt else 0)
+            _follow(run, mon.step(ev), fix, alt, t, pred, mon, states, search)
+    return _summary(states, cams, clips, run, time.perf_counter() - t_start, timing)
 
 
-def _summary(states, cams, clips, n_fix: int, assoc_s: float, total_s: float,
-             timing: dict | None) -> tuple[dict, dict]:
+def _associate(P: np.ndarray, cand: np.ndarray, t: int, acfg: AssocConfig,
+               track: np.ndarray | None) -> tuple[FrameFix, FrameFix | None]:
+    """The frame's fix, and on a full-frame pass with a live track (``track``: its predicted position) the
+    best fix away from it: the track's fix is then associated among the candidates near the prediction
+    and the unconstrained fix, when it lies elsewhere, is the alternative the monitor weighs."""
+    fix = associate_frame(P, cand, t, acfg)
+    if track is None or fix.xyz is None:
+        return fix, None
+    uv, _ = project(P, np.asarray(track, float)[None])  # (1, V, 2)
+    near = np.linalg.norm(cand[:, :, :2] - uv[0][:, None, :], axis=-1) < acfg.reassoc_gate_px  # (V, K)
+    own = associate_frame(P, np.where(near[..., None], cand, np.nan), t, acfg)
+    if own.xyz is not None and np.linalg.norm(own.xyz - fix.xyz) <= acfg.jump_m:
+        return own, None
+    return own, fix
+
+
+def ban(P: np.ndarray, cand: np.ndarray, xyz: np.ndarray | None, radius_px: float) -> np.ndarray:
+    """cand (V, K, 3) with the candidates within ``radius_px`` of the projection of ``xyz`` (a lost
+    track's last position) set to NaN, so that re-acquisition does not lock onto it again."""
+    if xyz is None:
+        return cand
+    uv, depth = project(P, np.asarray(xyz, float)[None])  # (1, V, 2), (1, V)
+    near = np.linalg.norm(cand[:, :, :2] - uv[0][:, None, :], axis=-1) < radius_px  # (V, K); NaN -> False
+    near &= (depth[0] > 0)[:, None]
+    return np.where(near[..., None], np.nan, cand)
+
+
+def _n_visible(cams: list[Camera], clips: list[CameraClip], xyz: np.ndarray | None) -> int:
+    """Cameras whose image contains the projection of ``xyz`` (0 without a fix)."""
+    return 0 if xyz is None else sum(c is not None for c in roi_centres(cams, clips, xyz, 0.0))
+
+
+def _follow(run: dict, verdict: Verdict, fix: FrameFix, alt: FrameFix | None, t: int, pred: Predictor3D,
+            mon: TrackMonitor, states: list[CamState], search: bool) -> None:
+    """Act on the monitor's verdict: a reported fix feeds the 3D prediction; a loss drops the track and
+    every camera's 2D track, bans the lost position and runs ``monitor.search_frames`` full frames; a
+    switch restarts the track at the alternative fix."""
+    state = SEARCH if search and verdict.state == TRACKING else verdict.state
+    run["verdicts"][state] = run["verdicts"].get(state, 0) + 1
+    if verdict.state in (LOST, DOUBT, SWITCH):
+        run["events"].append({"frame": t, "state": verdict.state, "reason": verdict.reason})
+    if verdict.state in (LOST, SWITCH):
+        log.info("roi3d frame %d: %s (%s)", t, "track lost, re-acquiring" if verdict.state == LOST
+                 else "track switched", verdict.reason)
+        old = pred.predict(t) if fix.xyz is None else fix.xyz
+        pred.fixes = []
+        for st in states:
+            st.history = []
+        if verdict.state == SWITCH:
+            run["banned"], run["search_left"] = None, 0
+            run["n_fix"] += 1
+            pred.update(t, alt.xyz)
+            return
+        mon.reset()
+        run["banned"], run["search_left"] = old, mon.cfg.search_frames
+        run["ban_until"] = t + mon.cfg.search_frames + mon.cfg.window  # a ban never outlives one window
+        return
+    run["search_left"] = max(0, run["search_left"] - 1)
+    if fix.xyz is not None and verdict.report:
+        if run["search_left"] == 0:
+            run["banned"] = None  # a new track stands: the ban has done its job
+        run["n_fix"] += 1
+        pred.update(t, fix.xyz)
+
+
+def _summary(states, cams, clips, run: dict, total_s: float, timing: dict | None) -> tuple[dict, dict]:
     n = clips[0].n_frames
     per_camera, stats, clock = {}, {}, {}
     for st, cam in zip(states, cams):
@@ -242,7 +333,9 @@ def _summary(states, cams, clips, n_fix: int, assoc_s: float, total_s: float,
         log.info("camera %s: %d frames, %.1f frames/s (%d ROI: %d from 3D, %d from 2D; %d full; %d disagreements)",
                  cam.name, n, clock[cam.name]["fps"], s["roi_frames"], s["roi_from_3d"], s["roi_from_2d"],
                  s["full_frames"], s["disagreements"])
-    stats["scene"] = {"frames": n, "cameras": len(cams), "frames_with_3d_fix": n_fix}
+    n_fix, assoc_s = run["n_fix"], run["assoc_s"]
+    stats["scene"] = {"frames": n, "cameras": len(cams), "frames_with_3d_fix": n_fix,
+                      "verdicts": dict(sorted(run["verdicts"].items())), "events": run["events"]}
     clock["scene"] = {"association_ms_per_frame": round(assoc_s * 1e3 / max(n, 1), 3), "seconds": round(total_s, 3),
                       "camera_frames_per_s": round(n * len(cams) / max(total_s, 1e-9), 2)}
     if timing is not None:

@@ -3,7 +3,11 @@
 Metrics are small pure functions (arrays in, numbers out). A frame counts as *observable*
 when at least two cameras see the ball (truth uv not null, visible fraction > 0); coverage is
 the fraction of observable frames a method returns, ``invented`` counts returned frames that
-were not observable and not flagged as interpolated.
+were not observable and not flagged as interpolated, ``wrong_fixes`` counts returned frames
+farther than ``WRONG_FIX_M`` from the truth (a track on the wrong object) and ``missing`` the
+observable frames not returned. Headline figures per method (``headline``): RMSE over all
+frames beside the median of the per-scene RMSEs, the worst scene and the wrong-fix rate
+(wrong fixes / returned frames): one scene on the wrong object must not hide in a pooled mean.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from ball3d.fusion.solve import solve_scene
 from .synth import make_problem
 
 log = logging.getLogger(__name__)
+WRONG_FIX_M = 0.5  # a returned frame farther than this from the truth is a wrong fix, metres
 METHODS = ("dlt", "ransac", "ransac_seq", "graph_robust", "graph_smoothed", "graph_smoothed_skew", "streaming_filtered",
            "streaming_fixed_lag")
 
@@ -27,6 +32,10 @@ def rmse(err: np.ndarray) -> float:
 
 def p95(err: np.ndarray) -> float:
     return float(np.percentile(err, 95)) if len(err) else float("nan")
+
+
+def median(err: np.ndarray) -> float:
+    return float(np.median(err)) if len(err) else float("nan")
 
 
 def track_errors(track: dict, truth_xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,8 +60,10 @@ def method_metrics(track: dict, truth_xyz: np.ndarray, obs: np.ndarray) -> dict:
     frames, err = track_errors(track, truth_xyz)
     interp = set(track.get("meta", {}).get("interpolated", []))
     invented = [int(f) for f in frames if not obs[f] and int(f) not in interp]
-    return {"rmse_m": rmse(err), "p95_m": p95(err), "max_m": float(err.max()) if len(err) else float("nan"),
-            "n_frames": len(frames), "coverage": float(np.isin(np.nonzero(obs)[0], frames).mean()) if obs.any() else 0.0,
+    return {"rmse_m": rmse(err), "median_m": median(err), "p95_m": p95(err),
+            "max_m": float(err.max()) if len(err) else float("nan"), "n_frames": len(frames),
+            "coverage": float(np.isin(np.nonzero(obs)[0], frames).mean()) if obs.any() else 0.0,
+            "wrong_fixes": int(np.sum(err > WRONG_FIX_M)), "missing": int(np.sum(~np.isin(np.nonzero(obs)[0], frames))),
             "invented": len(invented), "interpolated": len(interp)}
 
 
@@ -73,14 +84,62 @@ def pooled(scenes: list[dict], errors: dict[str, list[np.ndarray]]) -> dict:
             for m, e in errors.items()}
 
 
+def headline(scenes: list[dict], overall: dict) -> dict:
+    """Per method: RMSE over all frames, median of the per-scene RMSEs, the worst scene, scenes with an
+    RMSE above WRONG_FIX_M, the wrong-fix rate (wrong fixes / returned frames) and missing frames."""
+    out = {}
+    for m in overall:
+        rows = [(s["scene_id"], s["methods"][m]) for s in scenes if m in s["methods"]]
+        r = np.array([v["rmse_m"] for _, v in rows], float)
+        worst = int(np.nanargmax(r)) if np.isfinite(r).any() else None
+        returned, wrong = sum(v["n_frames"] for _, v in rows), sum(v["wrong_fixes"] for _, v in rows)
+        out[m] = {"rmse_all_frames_m": overall[m]["rmse_m"], "median_scene_rmse_m": float(np.nanmedian(r)) if
+                  np.isfinite(r).any() else float("nan"),
+                  "worst_scene": rows[worst][0] if worst is not None else None,
+                  "worst_scene_rmse_m": float(r[worst]) if worst is not None else float("nan"),
+                  "scenes": len(rows), "scenes_rmse_above_wrong_fix": int(np.sum(r > WRONG_FIX_M)),
+                  "returned_frames": returned, "wrong_fixes": wrong,
+                  "wrong_fix_rate": wrong / returned if returned else 0.0,
+                  "missing_frames": sum(v["missing"] for _, v in rows)}
+    return out
+
+
 def evaluate_all(pairs: list[tuple[dict, dict]]) -> dict:
-    """[(bundle payload, truth)] -> per-scene metrics and pooled metrics per method."""
+    """[(bundle payload, truth)] -> per-scene metrics, pooled metrics and headline figures per method."""
     scenes, errors = [], {}
     for payload, truth in pairs:
         scenes.append(evaluate_scene(payload, truth))
         for m, t in payload["tracks"].items():
             errors.setdefault(m, []).append(track_errors(t, np.asarray(truth["ball_xyz"], float))[1])
-    return {"scenes": scenes, "overall": pooled(scenes, errors)}
+    overall = pooled(scenes, errors)
+    return {"scenes": scenes, "overall": overall, "headline": headline(scenes, overall),
+            "wrong_fix_m": WRONG_FIX_M}
+
+
+def scene_table(result: dict, method: str) -> str:
+    """Markdown table of one method over the scenes of ``evaluate_all`` (lengths in cm), headline below."""
+    lines = [f"Method `{method}`: per test scene (errors in cm; wrong fix = error > {WRONG_FIX_M * 100:.0f} cm)", "",
+             "| scene | RMSE | median | p95 | coverage | frames | wrong fixes | missing |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in result["scenes"]:
+        v = s["methods"].get(method)
+        if v is None:
+            continue
+        lines.append(f"| {s['scene_id']} | {_cm(v['rmse_m'])} | {_cm(v['median_m'])} | {_cm(v['p95_m'])} | "
+                     f"{v['coverage']:.3f} | {v['n_frames']} | {v['wrong_fixes']} | {v['missing']} |")
+    h = result["headline"].get(method)
+    if h:
+        head = (f"Headline: RMSE over all frames {_cm(h['rmse_all_frames_m'])} cm, median of scene RMSEs "
+                f"{_cm(h['median_scene_rmse_m'])} cm, worst scene {h['worst_scene']} {_cm(h['worst_scene_rmse_m'])} cm, "
+                f"{h['scenes_rmse_above_wrong_fix']} of {h['scenes']} scenes above {WRONG_FIX_M * 100:.0f} cm, "
+                f"wrong fixes {h['wrong_fixes']} of {h['returned_frames']} returned frames "
+                f"({100 * h['wrong_fix_rate']:.2f} %), {h['missing_frames']} observable frames missing.")
+        lines += ["", head]
+    return "\n".join(lines) + "\n"
+
+
+def _cm(x: float) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f}"
 
 
 def synthetic_case(case: dict, n_frames: int, seed: int, solver_params: dict, timing: dict | None = None) -> dict:

@@ -8,9 +8,15 @@ from pathlib import Path
 import numpy as np
 
 from ball3d.scene_io import load_cameras, load_detections
-from pipeutil.io import PipelineError, write_json
+from pipeutil.io import PipelineError, atomic_path, write_json
 
-from .metrics import evaluate_all, mean_over_seeds, run_sweeps, target_checks
+from .metrics import (
+    evaluate_all,
+    mean_over_seeds,
+    run_sweeps,
+    scene_table,
+    target_checks,
+)
 from .plots import plot_detections, plot_errors, plot_sweeps, plot_trajectory
 
 log = logging.getLogger(__name__)
@@ -34,8 +40,10 @@ def finite_or_none(obj):
     return obj
 
 
-def run_metrics(bundle_paths: list[str], truth_paths: list[str], out_path: str) -> dict:
-    """Metrics of every method on every scene (pairs matched by position), written to ``out_path``."""
+def run_metrics(bundle_paths: list[str], truth_paths: list[str], out_path: str, table_path: str | None = None,
+                table_methods: tuple = ("graph_smoothed",)) -> dict:
+    """Metrics of every method on every scene (pairs matched by position), written to ``out_path``; the
+    per-scene tables of ``table_methods`` (markdown) to ``table_path``."""
     if len(bundle_paths) != len(truth_paths):
         raise PipelineError(f"evaluate_vision: {len(bundle_paths)} bundle files but {len(truth_paths)} truth files")
     pairs = []
@@ -50,7 +58,17 @@ def run_metrics(bundle_paths: list[str], truth_paths: list[str], out_path: str) 
     out = evaluate_all(pairs)
     out["files"] = list(bundle_paths)
     for m, v in out["overall"].items():
-        log.info("%-20s RMSE %.4f m  p95 %.4f m  coverage %.3f", m, v["rmse_m"], v["p95_m"], v["mean_coverage"])
+        h = out["headline"][m]
+        log.info("%-20s RMSE %.4f m  p95 %.4f m  coverage %.3f  median scene RMSE %.4f m  worst %s %.4f m  "
+                 "wrong fixes %d/%d", m, v["rmse_m"], v["p95_m"], v["mean_coverage"], h["median_scene_rmse_m"],
+                 h["worst_scene"], h["worst_scene_rmse_m"], h["wrong_fixes"], h["returned_frames"])
+    if table_path is not None:
+        unknown = [m for m in table_methods if m not in out["overall"]]
+        if unknown and out["scenes"]:
+            raise PipelineError(f"params.yaml: evaluate_vision.table_methods {unknown} are not methods of the bundle "
+                                f"output (known: {sorted(out['overall'])})")
+        with atomic_path(table_path) as tmp:
+            Path(tmp).write_text("\n".join(scene_table(out, m) for m in table_methods if m in out["overall"]))
     write_json(out_path, finite_or_none(out))
     return out
 
@@ -94,9 +112,11 @@ def run_sweeps_phase(cfg: dict, solver_params: dict, out_json: str, out_png: str
     return out
 
 
-def run_evaluate_vision_metrics(bundle_paths: list[str], truth_paths: list[str], out_path: str) -> dict:
-    """Rule evaluate_vision_metrics: RMSE / p95 / coverage of every 3D method on every scene against truth."""
-    return run_metrics(bundle_paths, truth_paths, out_path)
+def run_evaluate_vision_metrics(bundle_paths: list[str], truth_paths: list[str], out_path: str,
+                                table_path: str | None = None, table_methods: tuple = ("graph_smoothed",)) -> dict:
+    """Rule evaluate_vision_metrics: RMSE / median / p95 / coverage / wrong fixes of every 3D method on every
+    scene against truth, headline figures, and the per-scene markdown table of ``table_methods``."""
+    return run_metrics(bundle_paths, truth_paths, out_path, table_path, tuple(table_methods))
 
 
 def run_evaluate_vision_plots(bundle_path: str, truth_path: str, detections_path: str, cameras_dir: str | None,

@@ -1,0 +1,122 @@
+"""Detector training seeds side by side: detection F1 per subset and the 3D wrong-fix rate per seed.
+
+Whether the 3D track locks onto a look-alike depends on the trained network, and the network
+depends on the seed and on the machine (CPU float rounding over 1600 steps, issue 16): one
+trained detector says little. For every ``--seeds`` value this trains the detector at the
+params.yaml defaults (``train_detector.seed`` replaced) on the pipeline's train / val scenes
+under ``--results`` (their preprocess and calibrate folders), detects every test scene as the
+detect phase does (``detect`` section, mode roi3d with the lost-track monitor), solves the 3D
+track as the bundle phase does and scores both: per seed the detection F1 (overall, clean and
+each hard subset, per scene) and the per-scene 3D table (RMSE, wrong fixes > 0.5 m, missing);
+then the spread over seeds (min / max). ``--reuse SEED=PATH`` scores an existing checkpoint
+(e.g. the pipeline's results/train_detector/model.pt for seed 0) instead of training it again.
+
+    python benchmarks/bench_seeds.py --seeds 0 1 2 --reuse 0=results/train_detector/model.pt \
+        --out results/bench/seeds.json
+
+Cost: one training (~2-5 min of CPU at the defaults) plus the test split's detection and bundle
+per seed (about 1 min per 50-frame scene on 2 cores).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from ball3d.detection.metrics import MetricParams
+from ball3d.detection.phase import (
+    configs,
+    run_detect,
+    run_metrics,
+    run_train,
+    scene_inputs,
+)
+from ball3d.evaluation.metrics import evaluate_all
+from ball3d.fusion.phase import run_bundle
+
+ROOT = Path(__file__).resolve().parents[1]
+METHOD = "graph_smoothed"  # the 3D method of the headline figures
+SUBSETS = ("overall", "clean", "occluded", "low_light", "blurred")
+
+
+def split_scenes(results: Path, split: str, prep: bool):
+    truths = sorted(str(p) for p in (results / "scenes" / split).glob("*/truth.json"))
+    preps = [str(results / "preprocess" / split / Path(t).parent.name) for t in truths] if prep else None
+    calibs = [str(results / "calibrate" / split / Path(t).parent.name) for t in truths]
+    return scene_inputs(truths, preps, calibs)
+
+
+def one_seed(seed: int, ckpt: str | None, params: dict, results: Path, work: Path, threads: int) -> dict:
+    """Train (unless ``ckpt``), detect the test split, solve, score: one row of the seeds table."""
+    td = {**params["train_detector"], "seed": seed, "threads": threads}
+    net, tp, dp, cp, mp = configs(td, params["detect"])
+    prep = td["input"] == "preprocess"
+    t0, trained = time.process_time(), ckpt is None
+    if trained:
+        ckpt = str(work / f"model_seed{seed}.pt")
+        run_train(split_scenes(results, "train", prep), split_scenes(results, "val", prep), ckpt,
+                  str(work / f"training_seed{seed}.json"), str(work / f"curve_seed{seed}.png"), net, tp, dp, mp)
+    train_cpu = time.process_time() - t0
+    tests = split_scenes(results, "test", prep)
+    dets, pairs = [], []
+    for sc in tests:
+        out = str(work / f"det_seed{seed}_{Path(sc.scene_dir).name}.json")
+        run_detect(sc, out, "heatmap", ckpt, dp, cp, threads=threads, assoc=params["bundle"]["association"])
+        dets.append(out)
+        payload = run_bundle(str(Path(sc.scene_dir) / "truth.json"), sc.calib_dir, out, params["bundle"])
+        pairs.append((json.loads(json.dumps(payload, default=lambda o: np.asarray(o).tolist())),
+                      json.loads((Path(sc.scene_dir) / "truth.json").read_text())))
+    det = run_metrics([sc.scene_dir for sc in tests], {"heatmap": dets}, str(work / f"m{seed}.json"),
+                      str(work / f"m{seed}.png"), MetricParams(**params["detect"]["metrics"]))["detectors"]["heatmap"]
+    ev = evaluate_all(pairs)
+    f1 = {"overall": det["overall"]["f1"], **{k: v["f1"] for k, v in det["subsets"].items()}}
+    return {"seed": seed, "checkpoint": "trained here" if trained else ckpt,
+            "f1": f1, "f1_per_scene": det["per_scene"], "headline": ev["headline"][METHOD],
+            "scenes_3d": {s["scene_id"]: s["methods"][METHOD] for s in ev["scenes"]},
+            "cpu_s": round(time.process_time() - t0, 1), "train_cpu_s": round(train_cpu, 1)}
+
+
+def spread(rows: list[dict]) -> dict:
+    """min / max over seeds of each F1 subset and of the headline figures."""
+    out = {}
+    for s in SUBSETS:
+        v = [r["f1"][s] for r in rows if s in r["f1"]]
+        if v:
+            out[f"f1_{s}"] = {"min": min(v), "max": max(v)}
+    for k in ("wrong_fix_rate", "median_scene_rmse_m", "worst_scene_rmse_m", "scenes_rmse_above_wrong_fix"):
+        v = [r["headline"][k] for r in rows]
+        out[k] = {"min": min(v), "max": max(v)}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--reuse", action="append", default=[], help="SEED=PATH: score this checkpoint for SEED")
+    ap.add_argument("--results", default="results", help="pipeline results holding scenes, preprocess, calibrate")
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    reuse = {int(k): v for k, v in (r.split("=", 1) for r in a.reuse)}
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    torch.set_num_threads(a.threads)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_seeds_") as tmp:
+        for seed in a.seeds:
+            rows.append(one_seed(seed, reuse.get(seed), params, Path(a.results), Path(tmp), a.threads))
+            print(json.dumps({k: rows[-1][k] for k in ("seed", "f1", "headline", "cpu_s")}), flush=True)
+    result = {"seeds": rows, "spread": spread(rows), "method": METHOD, "machine": platform.processor() or
+              platform.machine(), "torch": str(torch.__version__), "detect_params": params["detect"]}
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
