@@ -127,3 +127,22 @@ def test_a_recorded_hash_follows_the_file_it_hashes(tmp_path):
     assert check_results(a, tree("b", 1.0, 5.2, "bbb"))["errors"] == []  # checkpoints differ in a timing only
     errors = check_results(a, tree("c", 2.0, 5.2, "ccc"))["errors"]  # weights differ: both files are reported
     assert any("model.pt" in e and "/w" in e for e in errors) and any("training.json: /sha256" in e for e in errors)
+
+
+def test_declared_timing_files_are_compared_by_structure_only(tmp_path):
+    """pipeutil.io.TIMING_FILES (e.g. bundle/*/*/*.timing.json) hold wall-clock numbers under any key:
+    the cluster run of the smoke DAG differed there in association_s, graph_robust_s, seconds_per_model."""
+    timing = {"association_s": 0.028, "per_method": {"graph_robust_s": 0.011}, "methods": ["ransac"]}
+    a = write_tree(tmp_path / "a", {**BASE, "bundle/test/s/heatmap.timing.json": timing})
+    b = write_tree(tmp_path / "b", {**BASE, "bundle/test/s/heatmap.timing.json": {
+        "association_s": 0.031, "per_method": {"graph_robust_s": 0.017}, "methods": ["ransac"]}})
+    out = check_results(a, b)
+    assert out["errors"] == [] and out["timing_fields_only"] == ["bundle/test/s/heatmap.timing.json"]
+    c = write_tree(tmp_path / "c", {**BASE, "bundle/test/s/heatmap.timing.json": {
+        "association_s": 0.031, "per_method": {}, "methods": ["dlt"]}})
+    errors = check_results(a, c)["errors"]
+    assert any("keys differ at /per_method" in e for e in errors) and any("/methods[0]" in e for e in errors)
+    # the same key in a file that is not declared a timing file is a real difference
+    d = write_tree(tmp_path / "d", {**BASE, "bundle/test/s/heatmap.json": {"association_s": 0.1}})
+    e = write_tree(tmp_path / "e", {**BASE, "bundle/test/s/heatmap.json": {"association_s": 0.2}})
+    assert any("heatmap.json: /association_s" in x for x in check_results(d, e)["errors"])

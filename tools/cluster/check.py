@@ -9,12 +9,15 @@
       submissions as SLURM recorded for it. Prints a JSON summary.
   python tools/cluster/check.py results LOCAL_RESULTS SLURM_RESULTS
       The two results/ trees hold the same files with the same contents, except the fields listed
-      in TIMING_KEYS (wall-clock measurements) and, only where calibrate/ itself differs, the float
-      noise of the files computed from the cameras (CALIBRATION_DERIVED, see there).
+      in TIMING_KEYS (wall-clock measurements), the values of the files declared to hold timings
+      (pipeutil.io.TIMING_FILES: same keys and lengths required, numbers free) and, only where
+      calibrate/ itself differs, the float noise of the files computed from the cameras
+      (CALIBRATION_DERIVED, see there).
 """
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import math
 import re
@@ -23,6 +26,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+
+from pipeutil.io import TIMING_FILES
 
 # Keys whose values are wall-clock measurements (they differ between any two runs), as the rules write them:
 # capture elapsed_s; evaluate_* and train_detector seconds, total_seconds, train_seconds (also inside
@@ -125,6 +130,31 @@ def _close(a, b, path: str, where: str, tol: float | None, out: list[str]) -> No
         out.append(f"{path}: {where}: {str(a)[:60]!r} vs {str(b)[:60]!r}" if where else f"{path}: bytes differ")
 
 
+def is_timing_file(rel: str) -> bool:
+    """A file (path relative to results/) that pipeutil.io.TIMING_FILES declares to hold timings."""
+    return any(fnmatch.fnmatch(f"results/{rel}", pattern) for pattern in TIMING_FILES)
+
+
+def _same_structure(a, b, path: str, where: str, out: list[str]) -> None:
+    """Append to ``out`` where a and b differ in keys, lengths or types (values of a timing file are free)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            out.append(f"{path}: keys differ at {where or '/'}: {sorted(map(str, a.keys() ^ b.keys()))}")
+            return
+        for k in a:
+            _same_structure(a[k], b[k], path, f"{where}/{k}", out)
+    elif isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            out.append(f"{path}: lengths differ at {where}: {len(a)} vs {len(b)}")
+            return
+        for i, (x, y) in enumerate(zip(a, b)):
+            _same_structure(x, y, path, f"{where}[{i}]", out)
+    elif isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return
+    elif a != b:
+        out.append(f"{path}: {where}: {str(a)[:60]!r} vs {str(b)[:60]!r}")
+
+
 def _close_png(a: Path, b: Path, rel: str, out: list[str]) -> None:
     """Two plots: same size, at most CALIBRATION_PIXELS of the pixels changed."""
     import matplotlib.image as mpimg  # only for plots
@@ -154,7 +184,10 @@ def check_results(local: Path, slurm: Path) -> dict:
                 a, b = {**a, key: None}, {**b, key: None}
                 hashes.append((rel, key, target))
         diffs: list[str] = []
-        _close(a, b, rel, "", None, diffs)
+        if is_timing_file(rel) and isinstance(a, dict) and isinstance(b, dict):
+            _same_structure(a, b, rel, "", diffs)
+        else:
+            _close(a, b, rel, "", None, diffs)
         if diffs:
             inexact[rel] = (a, b, diffs)
         else:
