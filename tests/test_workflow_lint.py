@@ -26,3 +26,9 @@ def test_every_rule_has_log_benchmark_and_own_script():
             assert script.group(1) == own, f"{smk.name}: rule {name} calls {script.group(1)}.py, not {own}.py"
             assert (ROOT / "workflow/scripts" / f"{own}.py").is_file()
     assert (ROOT / "workflow/envs/pipeline.yaml").is_file()
+
+
+def test_snakemake_lint_is_clean():
+    """`make lint`: no lint of Snakemake's catalog rules (conda env per rule, functions in common files, ...)."""
+    out = run([str(Path(sys.executable).with_name("snakemake")), "--lint"], ROOT, check=False)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
