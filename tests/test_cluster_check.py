@@ -146,3 +146,27 @@ def test_declared_timing_files_are_compared_by_structure_only(tmp_path):
     d = write_tree(tmp_path / "d", {**BASE, "bundle/test/s/heatmap.json": {"association_s": 0.1}})
     e = write_tree(tmp_path / "e", {**BASE, "bundle/test/s/heatmap.json": {"association_s": 0.2}})
     assert any("heatmap.json: /association_s" in x for x in check_results(d, e)["errors"])
+
+
+def test_a_job_cancelled_after_finishing_counts_once(tmp_path):
+    """Measured in make cluster-test: the interrupt's scancel reached a job after its log said
+    "1 of 1 steps (100%) done"; SLURM recorded it CANCELLED and the resumed run skipped it (outputs complete)."""
+    def line(jobid, name, state):
+        return f"JobId={jobid} UserId=root(0) Name={name} JobState={state} Partition=main\n"
+
+    done, killed = tmp_path / "6.log", tmp_path / "7.log"
+    done.write_text("Finished jobid: 0 (Rule: real_scene_video)\n1 of 1 steps (100%) done\n*** JOB 6 CANCELLED ***\n")
+    killed.write_text("rule real_scene_video:\n*** JOB 7 CANCELLED ***\n")
+    (tmp_path / "run1.log").write_text("SLURM run ID: r1\n"
+                                       f"Job 1 has been submitted with SLURM jobid 5 (log: {tmp_path / '5.log'}).\n"
+                                       f"Job 2 has been submitted with SLURM jobid 6 (log: {done}).\n"
+                                       f"Job 3 has been submitted with SLURM jobid 7 (log: {killed}).\n")
+    (tmp_path / "run2.log").write_text(f"SLURM run ID: r2\nJob 3 has been submitted with SLURM jobid 8 (log: {tmp_path / '8.log'}).\n")
+    comp = tmp_path / "jobcomp.txt"
+    comp.write_text(line(5, "r1", "COMPLETED") + line(6, "r1", "CANCELLED") + line(7, "r1", "CANCELLED")
+                    + line(8, "r2", "COMPLETED"))
+    logs = [tmp_path / "run1.log", tmp_path / "run2.log"]
+    out = check_jobs(comp, logs, expected=3)
+    assert out["errors"] == [] and out["completed"] == 2 and out["runs"][0]["cancelled_after_finishing"] == 1
+    killed.write_text(done.read_text())  # a second finished-then-cancelled job would be counted twice: error
+    assert check_jobs(comp, logs, expected=3)["errors"]

@@ -5,7 +5,8 @@
       those runs in SLURM's job-completion file (JobCompType=jobcomp/filetxt) by state, and fails
       unless (a) the last run's jobs all COMPLETED, (b) earlier (interrupted) runs have only
       COMPLETED or CANCELLED jobs, (c) COMPLETED jobs of all runs add up to N (every job of the
-      DAG ran through sbatch exactly once) and (d) each run's log reports as many sbatch
+      DAG ran through sbatch exactly once; a job cancelled by the interrupt after its own log says
+      "steps (100%) done" counts as completed: its outputs are complete and the resumed run skips it) and (d) each run's log reports as many sbatch
       submissions as SLURM recorded for it. Prints a JSON summary.
   python tools/cluster/check.py results LOCAL_RESULTS SLURM_RESULTS
       The two results/ trees hold the same files with the same contents, except the fields listed
@@ -65,14 +66,31 @@ def run_id(log: Path) -> str:
     return m.group(1)
 
 
+def _finished(job_log: str | None) -> bool:
+    """The job's own Snakemake log says its work is done."""
+    try:
+        return job_log is not None and "steps (100%) done" in Path(job_log).read_text(errors="replace")
+    except OSError:
+        return False
+
+
 def check_jobs(jobcomp: Path, logs: list[Path], expected: int) -> dict:
     rows = parse_jobcomp(jobcomp)
     runs, errors = [], []
+    finished_then_cancelled = 0
     for i, log in enumerate(logs):
         rid = run_id(log)
         states = Counter(r.get("JobState", "?") for r in rows if r.get("Name") == rid)
-        submitted = len(re.findall(r"has been submitted with SLURM jobid", log.read_text()))
-        runs.append({"log": str(log), "run_id": rid, "sbatch_submissions": submitted, "states": dict(states)})
+        text = log.read_text()
+        submitted = len(re.findall(r"has been submitted with SLURM jobid", text))
+        # A job whose work was done (its own log: "1 of 1 steps (100%) done") when the interrupt's scancel
+        # reached it is recorded CANCELLED, yet its outputs are complete: the resumed run rightly skips it.
+        job_logs = dict(re.findall(r"with SLURM jobid (\d+) \(log: ([^)]+)\)", text))
+        done = [r for r in rows if r.get("Name") == rid and r.get("JobState") == "CANCELLED"
+                and _finished(job_logs.get(r.get("JobId", "")))]
+        finished_then_cancelled += len(done)
+        runs.append({"log": str(log), "run_id": rid, "sbatch_submissions": submitted, "states": dict(states),
+                     "cancelled_after_finishing": len(done)})
         allowed = {"COMPLETED"} if i == len(logs) - 1 else {"COMPLETED", "CANCELLED"}
         bad = {s: n for s, n in states.items() if s not in allowed}
         if bad:
@@ -80,8 +98,9 @@ def check_jobs(jobcomp: Path, logs: list[Path], expected: int) -> dict:
         if sum(states.values()) != submitted:
             errors.append(f"run {rid}: log reports {submitted} sbatch submissions, SLURM recorded {sum(states.values())}")
     completed = sum(r["states"].get("COMPLETED", 0) for r in runs)
-    if completed != expected:
-        errors.append(f"{completed} jobs COMPLETED through SLURM, expected {expected} (the jobs of the DAG)")
+    if completed + finished_then_cancelled != expected:
+        errors.append(f"{completed} jobs COMPLETED through SLURM (+ {finished_then_cancelled} cancelled after "
+                      f"finishing), expected {expected} (the jobs of the DAG)")
     summary = {"runs": runs, "completed": completed, "expected": expected,
                "sbatch_total": sum(r["sbatch_submissions"] for r in runs), "errors": errors}
     return summary
