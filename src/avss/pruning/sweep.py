@@ -115,7 +115,7 @@ def run_evaluate_pruning(model_dir: str | Path, scores_path: str | Path, dataset
     methods = read_scores(scores_path)
     device = resolve_device(params.get("device", "auto"), "evaluate_pruning.device")
     model, tok = load_pretrained(model_dir, device=device, dtype=params.get("dtype", "float32"))
-    opts = {k: params[k] for k in ("batch_size", "max_length", "share_prefix_min_tokens", "progress") if k in params}
+    opts = {k: params[k] for k in ("batch_size", "max_batch_tokens", "max_length", "share_prefix_min_tokens", "progress") if k in params}
     start = time.perf_counter()
     record = run_sweep(model, tok, methods, params["tasks"], datasets_dir, int(params.get("seed", 0)), opts)
     timings = {"seconds_per_model": record.pop("seconds"), "total_seconds": time.perf_counter() - start}
