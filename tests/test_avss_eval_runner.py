@@ -6,7 +6,7 @@ import pytest
 from tiny_llm import make_tiny_llm
 
 from avss.evaluation.backends import DummyBackend
-from avss.evaluation.runner import evaluate, load_tasks, subsample
+from avss.evaluation.runner import draw_docs, evaluate, load_tasks, subsample
 from avss.evaluation.tasks import SST2, NQOpen, SciQ, TriviaQA, TruthfulQA, WikiPerplexity, WikiQA, split_text
 from avss.pruning.report import summary_markdown, table_rows, write_report
 from avss.pruning.sweep import plan_runs, read_scores, run_sweep
@@ -41,7 +41,7 @@ def test_prompts_follow_the_harness():
     assert SciQ([SCIQ]).requests(SCIQ)[3].continuation == " oxygen"
     assert SST2([SST]).requests(SST)[1].context == "a wonderful film\nQuestion: Is this sentence positive or negative?\nAnswer:"
     req = NQOpen([NQ]).requests(NQ)[0]
-    assert req.context == "Answer these questions:\nQ: who wrote hamlet?\nA:" and req.until == ("\n", ".", ",")
+    assert req.context == "Answer these questions:\n\nQ: who wrote hamlet?\nA:" and req.until == ("\n", ".", ",")
     assert TriviaQA([TQA]).requests(TQA)[0].context == "Question: What is the capital of France?\nAnswer:"
     treq = TruthfulQA([TRUTH]).requests(TRUTH)
     assert treq[0].context.startswith("Q: What is human life expectancy in the United States?\nA: Human life")
@@ -93,6 +93,39 @@ def test_split_text_and_subsample():
     sub = subsample(rows, 4, seed=1)
     assert sub == subsample(rows, 4, seed=1) and len(sub) == 4 and sub == sorted(sub, key=lambda r: r["id"])
     assert subsample(rows, None, 0) == rows
+
+
+def test_item_sets_are_nested_and_shots_are_never_evaluated():
+    rows = [{"id": i} for i in range(100)]
+    small, shots = draw_docs(rows, 10, seed=3, n_shots=5)
+    large, shots2 = draw_docs(rows, 40, seed=3, n_shots=5)
+    assert shots == shots2 and len(shots) == 5
+    assert {r["id"] for r in small} < {r["id"] for r in large}  # nested: pairs across item sets
+    assert not {r["id"] for r in shots} & {r["id"] for r in large}
+    assert large == sorted(large, key=lambda r: r["id"])  # file order
+    assert {r["id"] for r in subsample(rows, 10, 1)} < {r["id"] for r in subsample(rows, 30, 1)}
+    first_half, _ = draw_docs(rows, None, seed=0, pool=(0.0, 0.5))
+    assert [r["id"] for r in first_half] == list(range(50))
+    with pytest.raises(PipelineError, match=r"evaluate_pruning.items.decision.sciq.limit: 96 items requested, "
+                                            r"but the dataset has 95 \(100 rows"):
+        draw_docs(rows, 96, seed=0, n_shots=5, where="evaluate_pruning.items.decision.sciq")
+    with pytest.raises(PipelineError, match="pool"):
+        draw_docs(rows, 1, seed=0, pool=(0.5, 0.5))
+
+
+def test_fewshot_primer_follows_the_harness_layout(tmp_path):
+    folder = make_datasets(tmp_path / "ds", n=8)
+    nq, tqa = load_tasks({"nq_open": {"limit": 3, "fewshot": 2}, "trivia_qa": {"limit": 2, "fewshot": 1}}, folder)
+    assert len(nq.shots) == 2 and not {d["id"] for d in nq.shots} & {d["id"] for d in nq.docs}
+    ctx = nq.requests(nq.docs[0])[0].context
+    assert ctx == ("Answer these questions:\n\n" + "Q: who wrote hamlet?\nA: Shakespeare\n" * 2
+                   + "Q: who wrote hamlet?\nA:")
+    assert tqa.requests(tqa.docs[0])[0].context == ("Question: What is the capital of France?\nAnswer: Paris\n\n"
+                                                     "Question: What is the capital of France?\nAnswer:")
+    with pytest.raises(PipelineError, match="sciq.fewshot: only generative tasks"):
+        load_tasks({"sciq": {"fewshot": 1}}, folder, where="evaluate_pruning.tasks")
+    with pytest.raises(PipelineError, match="wiki.n_docs: 50 documents"):
+        load_tasks({"wiki": {"n_docs": 50, "words_per_doc": 10}}, folder)
 
 
 def test_load_tasks_from_files(tmp_path):
