@@ -207,6 +207,13 @@ def test_phase_bad_input_leaves_nothing(tmp_path):
     bad.write_text(json.dumps({"avss": {"selected": {"0.5": [0, 1, 2, 3]}}}))
     with pytest.raises(PipelineError, match="invalid layer selection"):
         run_evaluate_pruning(tmp_path / "model", bad, folder, params, out)
+    bad.write_text(json.dumps({"avss": SCORES["avss"]}))
+    with pytest.raises(PipelineError, match="evaluate_pruning.summary.reference: 'avs' is not computed"):
+        run_evaluate_pruning(tmp_path / "model", bad, folder, {**params, "summary": {"reference": "avs"}}, out)
+    with pytest.raises(PipelineError, match="evaluate_pruning.sweep_methods: \\['bi'\\] not computed"):
+        run_evaluate_pruning(tmp_path / "model", bad, folder, {**params, "sweep_methods": ["bi"]}, out)
+    with pytest.raises(PipelineError, match="evaluate_pruning.tasks.sciq.limit: 5 items requested"):
+        run_evaluate_pruning(tmp_path / "model", bad, folder, {**params, "tasks": {"sciq": {"limit": 5}}}, out)
     assert not out.exists()
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"avss": SCORES["avss"]}))

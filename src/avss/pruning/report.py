@@ -133,7 +133,10 @@ def summary_markdown(rows: Sequence[dict], ratio: float = 0.25, reference: str =
     at = _at(rows, ratio)
     ref = [r for r in at if r["method"] == reference]
     lines = [f"# Pruning retention summary (ratio {ratio:g})", ""]
-    lines += _reference_verdict(ref, reference, ratio, threshold) if ref else [f"Method {reference!r} is not in the scores file; no verdict."]
+    if not ref:
+        raise PipelineError(f"evaluate_pruning.summary.reference: {reference!r} is not computed by the score phase "
+                            f"(methods: {sorted({r['method'] for r in at})})")
+    lines += _reference_verdict(ref, reference, ratio, threshold)
     tasks = list(dict.fromkeys(r["task"] for r in at))
     methods = list(dict.fromkeys(r["method"] for r in at))
     lines += ["", f"## Retention of every method at {ratio:.1%} (primary metric, 95 % paired-bootstrap interval)", "",
@@ -200,7 +203,8 @@ def plot_retention(rows: Sequence[dict], path: str | Path, threshold: float = 0.
             if pts:
                 x, y, lo, hi = (np.array(v, dtype=float) for v in zip(*pts))
                 x = x + (k - len(methods) / 2) * 0.003  # small offsets keep overlapping error bars apart
-                ax.errorbar(x, y, yerr=[y - lo, hi - y], marker="o", ms=3, capsize=2, label=method)
+                ax.errorbar(x, y, yerr=[np.maximum(y - lo, 0), np.maximum(hi - y, 0)],  # a percentile interval may miss the estimate
+                             marker="o", ms=3, capsize=2, label=method)
         ax.axhline(threshold, color="grey", ls="--", lw=1)
         metric = next(r["metric"] for r in prim if r["task"] == task)
         ax.set_title(f"{task} ({metric})", fontsize=9)

@@ -216,7 +216,7 @@ def plot_damage_ranks(per_layer: Mapping[str, Sequence[float]], damage_table: Se
         rows = sorted((r for r in damage_table if r["task"] == task), key=lambda r: r["layer"])
         y = np.array([r["damage"] for r in rows])
         lo, hi = np.array([r["damage_low"] for r in rows]), np.array([r["damage_high"] for r in rows])
-        ax.bar(range(n), y, color="tab:red", yerr=[y - lo, hi - y], capsize=2)
+        ax.bar(range(n), y, color="tab:red", yerr=[np.maximum(y - lo, 0), np.maximum(hi - y, 0)], capsize=2)
         if rows[0]["measure"].startswith("ratio"):
             ax.set_yscale("log")  # removing layer 0 multiplies the perplexity by orders of magnitude
         ax.set_ylabel(f"{task}\n{rows[0]['measure']}", fontsize=7)

@@ -160,6 +160,10 @@ def run_evaluate_pruning(model_dir: str | Path, scores_path: str | Path, dataset
     if threads:
         torch.set_num_threads(int(threads))
     methods = read_scores(scores_path)
+    reference = (params.get("summary") or {}).get("reference")
+    if reference is not None and reference not in methods:
+        raise PipelineError(f"evaluate_pruning.summary.reference: {reference!r} is not computed by the score phase "
+                            f"(scores.json methods: {list(methods)})")
     device = resolve_device(params.get("device", "auto"), "evaluate_pruning.device")
     model, tok = load_pretrained(model_dir, device=device, dtype=params.get("dtype", "float32"))
     opts = {k: params[k] for k in ("batch_size", "max_batch_tokens", "max_length", "share_prefix_min_tokens", "progress") if k in params}
