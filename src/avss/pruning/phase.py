@@ -25,6 +25,7 @@ from .plots import plot_scores_file
 from .prune import save_pruned
 from .report import report_pruning
 from .scores import ScoreConfig, ScoreInputs, score_all
+from .sweep import run_evaluate_pruning  # noqa: F401  (the rule evaluate_pruning calls it from here)
 from .variants import calibration_scores, variant_scores
 
 
