@@ -6,12 +6,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CORES  ?= all
 
-.PHONY: run test bench lint report report-check dvc-yaml schemas smoke cluster-test clean-results help
+BENCH_VENV ?= .venv-bench
+
+.PHONY: run test bench bench-env lint report report-check dvc-yaml schemas smoke cluster-test clean-results help
 
 help:
 	@echo "make run    - run the whole default pipeline (snakemake --cores $(CORES))"
 	@echo "make test   - run the test suite (unit tests + a smoke run of the whole DAG)"
 	@echo "make bench  - run every benchmark in benchmarks/, results in results/bench/*.json"
+	@echo "make bench-env - lm-evaluation-harness in its own environment $(BENCH_VENV) (bench_evaluator.py compares with it)"
 	@echo "make report - write report.html (plots, tables, manifest) from the last run"
 	@echo "make report-check - open report.html and its tables in headless Chromium: screenshots, no warnings"
 	@echo "make lint   - snakefmt --check and snakemake --lint"
@@ -34,8 +37,13 @@ bench: $(STAMP)
 	@mkdir -p results/bench
 	@set -e; for b in benchmarks/bench_*.py; do \
 		name=$$(basename $$b .py | sed 's/^bench_//'); \
-		echo "== $$b"; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python $$b --out results/bench/$$name.json; \
+		echo "== $$b"; PATH="$(CURDIR)/$(BIN):$$PATH" LMEVAL_PYTHON=$${LMEVAL_PYTHON:-$$(test -x $(BENCH_VENV)/bin/python && echo $(CURDIR)/$(BENCH_VENV)/bin/python)} \
+			$(BIN)/python $$b --out results/bench/$$name.json; \
 	done
+
+bench-env:  ## the optional `bench` extra (lm-eval, pinned in requirements.lock) in its own environment
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -c requirements.lock "lm-eval==0.4.13" torch transformers datasets
 
 report: $(STAMP)
 	$(BIN)/snakemake --report report.html

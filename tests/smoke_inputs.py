@@ -17,6 +17,8 @@ from tiny_llm import make_tiny_llm  # noqa: E402
 QA = [("What is the capital of France?", ["Paris"]), ("What is the capital of Italy?", ["Rome"]),
       ("Which planet is closest to the sun?", ["Mercury"]), ("Which planet is the farthest?", ["Neptune"]),
       ("What do plants convert light into?", ["chemical energy", "energy"]), ("How hot does water boil?", ["100 degrees"])]
+SUPPORT = ("Plants and planets. Photosynthesis converts light energy into chemical energy in plants. Mercury is "
+           "the planet closest to the sun; Neptune is the farthest.")  # long enough for the sciq calibration windows
 TEXT = " ".join(["The capital of France is Paris. The capital of Italy is Rome. Photosynthesis converts light "
                  "energy into chemical energy in plants. Mercury is the planet closest to the sun."] * 40)
 
@@ -25,7 +27,7 @@ def _rows(name: str) -> list[dict]:
     if name in ("nq_open", "trivia_qa"):
         return [{"id": f"{name}-{i}", "question": q, "answers": a} for i, (q, a) in enumerate(QA)]
     if name == "sciq":
-        return [{"id": f"sciq-{i}", "question": q, "context": "Plants and planets.", "gold": 3,
+        return [{"id": f"sciq-{i}", "question": q, "context": SUPPORT, "gold": 3,
                  "choices": ["Berlin", "Mars", "water", a[0]]} for i, (q, a) in enumerate(QA)]
     if name == "sst2":
         texts = ["a wonderful , moving film", "dull and terrible", "charming", "the acting was terrible",

@@ -6,10 +6,10 @@ import pytest
 import yaml
 from tiny_llm import CORPUS, make_tiny_llm
 
-from avss.capture.phase import run_capture_ppl_drop, run_capture_stats
+from avss.capture.phase import run_capture_ppl_drop, run_capture_sites, run_capture_stats
 from avss.pruning.phase import run_prune_model, run_score_layers, score_config
 from avss.pruning.plots import plot_scores_file
-from pipeutil.io import PipelineError
+from pipeutil.io import PipelineError, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +35,27 @@ def test_capture_score_prune_chain(inputs, params, tmp_path):
     assert meta["n_tokens"] == 64 and meta["n_layers"] == 4
     ppl = run_capture_ppl_drop(r / "model", r / "wiki.txt", params["capture"], tmp_path / "ppl.json")
     assert len(ppl["without"]) == 4
+    write_jsonl(r / "sciq.jsonl", [{"id": str(i), "context": CORPUS[i % len(CORPUS)] * 3} for i in range(20)])
+    sites = {}
+    for name in params["capture"]["calibrations"]:  # wiki text and SciQ support paragraphs
+        m = run_capture_sites(r / "model", r, name, params["capture"], tmp_path / f"sites_{name}.npz",
+                              tmp_path / f"sites_{name}.json")
+        assert m["sites"] == params["capture"]["sites"] and m["n_tokens"] == 64
+        sites[name] = (tmp_path / f"sites_{name}.npz", tmp_path / f"sites_{name}.json")
     scores = run_score_layers(tmp_path / "stats.npz", tmp_path / "stats.json", tmp_path / "ppl.json", params["score"],
-                       tmp_path / "scores.json")
+                              tmp_path / "scores.json", sites)
     on_disk = json.loads((tmp_path / "scores.json").read_text())
-    assert set(on_disk) == {"_meta", *params["score"]["methods"]} and set(scores) == set(params["score"]["methods"])
+    methods = [*params["score"]["methods"], *params["score"]["variants"]]
+    assert set(on_disk) == {"_meta", "_calibrations", *methods} and set(scores) == {"_calibrations", *methods}
+    assert set(on_disk["_calibrations"]) == set(params["capture"]["calibrations"])
+    # the block-output AVSS of the wiki capture_sites pass is the capture phase's AVSS (same windows)
+    assert on_disk["_calibrations"]["wiki"]["avss"]["per_layer"] == pytest.approx(on_disk["avss"]["per_layer"])
+    with pytest.raises(PipelineError, match="score.variants: the AVSS variants need"):
+        run_score_layers(tmp_path / "stats.npz", tmp_path / "stats.json", tmp_path / "ppl.json", params["score"],
+                         tmp_path / "no.json")
+    assert not (tmp_path / "no.json").exists()
     for entry in on_disk.values():
-        if "selected" in entry:
+        if isinstance(entry, dict) and "selected" in entry:
             assert sorted(entry["ranking"]) == [0, 1, 2, 3] and len(entry["per_layer"]) == 4
             assert all(0 not in sel and 3 not in sel for sel in entry["selected"].values())  # protected
     plot_scores_file(tmp_path / "scores.json", tmp_path / "a.png", tmp_path / "b.png")

@@ -106,3 +106,78 @@ def test_load_hf_backend_from_folder_and_bad_folder(tmp_path):
     assert be.loglikelihood(req)[0][0] == pytest.approx(ref[0][0], abs=1e-5)
     with pytest.raises(PipelineError, match="not a loadable"):
         load_hf_backend(str(tmp_path / "missing"), device="cpu")
+
+
+PRIMER = ("Question: What is the boiling point of water?\nAnswer: 100 degrees Celsius\n\n"
+          "Question: What is the capital of France?\nAnswer: Paris\n\n")
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_packed_prefix_tree_equals_one_sequence_per_request(arch):
+    """Choices sharing a context are packed into one row (tree mask, own position ids): same numbers
+    as one forward per request, with far fewer tokens; single-token choices need only the context."""
+    model, tok = make_tiny_llm(n_layers=2, arch=arch, hidden=32)
+    reqs = [LoglikelihoodRequest(CTX, c) for c in CONTS]  # multi-token choices
+    reqs += [LoglikelihoodRequest("It was a wonderful film.\nAnswer:", c) for c in (" positive", " negative")]
+    reqs += [LoglikelihoodRequest("The capital", " of Italy is Rome"), LoglikelihoodRequest("", "Paris is a city")]
+    reqs += [LoglikelihoodRequest(CTX, CONTS[1])]  # a duplicate request
+    plain = HFBackend(model, tok, batch_size=1, share_prefix_min_tokens=0, progress=False)
+    packed = HFBackend(model, tok, batch_size=3, share_prefix_min_tokens=1, progress=False)
+    want, got = plain.loglikelihood(reqs), packed.loglikelihood(reqs)
+    for req, a, b in zip(reqs, want, got):
+        ctx, cont = plain.encode_pair(req.context, req.continuation)
+        assert a[0] == pytest.approx(plain_logprob(model, ctx, cont), abs=1e-4)
+        assert b[0] == pytest.approx(a[0], abs=1e-4) and a[1] == b[1]
+    assert packed.stats["rows"] == 4  # CTX, the film context, "The capital", the empty context
+    assert packed.stats["tokens"] < 0.5 * plain.stats["tokens"]
+    one = packed.pack_pairs([([5, 6, 7], [8]), ([5, 6, 7], [9])])  # single-token choices: the context alone
+    assert len(one) == 1 and one[0].tokens == [5, 6, 7] and [t[1] for t in one[0].targets] == [[2], [2]]
+    tree = packed.pack_pairs([([5, 6, 7], [8, 10, 11]), ([5, 6, 7], [9, 12])])
+    assert tree[0].tokens == [5, 6, 7, 8, 10, 9] and tree[0].positions == [0, 1, 2, 3, 4, 3]
+    assert tree[0].segments == [0, 0, 0, 1, 1, 2] and [t[1] for t in tree[0].targets] == [[2, 3, 4], [2, 5]]
+
+
+def test_rows_longer_than_max_length_fall_back_to_truncated_sequences(llama):
+    model, tok = llama
+    long_ctx = CTX * 3
+    reqs = [LoglikelihoodRequest(long_ctx, c) for c in CONTS]
+    small = HFBackend(model, tok, batch_size=2, max_length=40, progress=False)
+    plain = HFBackend(model, tok, batch_size=1, max_length=40, share_prefix_min_tokens=0, progress=False)
+    for a, b in zip(small.loglikelihood(reqs), plain.loglikelihood(reqs)):
+        assert a[0] == pytest.approx(b[0], abs=1e-4)
+    ctx, cont = small.encode_pair(long_ctx, CONTS[0])
+    seq = (ctx + cont)[-41:]  # the harness's left truncation to max_length + 1 tokens
+    assert small.loglikelihood(reqs[:1])[0][0] == pytest.approx(plain_logprob(model, seq[:-len(cont)], cont), abs=1e-4)
+
+
+def test_token_budget_splits_batches(llama):
+    model, tok = llama
+    reqs = [LoglikelihoodRequest(CTX + " " + str(i), " Paris") for i in range(6)]
+    be = HFBackend(model, tok, batch_size=64, max_batch_tokens=50, progress=False)
+    ref = HFBackend(model, tok, batch_size=1, share_prefix_min_tokens=0, progress=False).loglikelihood(reqs)
+    got = be.loglikelihood(reqs)
+    assert be.stats["forward_calls"] >= 3  # rows of ~20 tokens, at most 50 padded tokens per pass
+    assert [g[0] for g in got] == pytest.approx([r[0] for r in ref], abs=1e-4)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_generation_reuses_the_shared_prefix_and_equals_hf_generate(arch):
+    model, tok = make_tiny_llm(n_layers=2, arch=arch, hidden=32)
+    questions = ["What is the capital of Italy?", "Where is Paris?", "Is it positive?", "What converts light?"]
+    reqs = [GenerateRequest(PRIMER + f"Question: {q}\nAnswer:", ("<never>",), 6) for q in questions]
+    shared = HFBackend(model, tok, batch_size=3, progress=False)
+    alone = HFBackend(model, tok, batch_size=1, share_prefix_min_tokens=0, progress=False)
+    got = shared.generate_until(reqs)
+    assert got == alone.generate_until(reqs)
+    for req, text in zip(reqs, got):  # greedy tokens of transformers' own generate
+        ids = torch.tensor([alone.encode(req.context)])
+        ref = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, do_sample=False,
+                             pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+        assert text == tok.decode(ref[0, ids.shape[1]:], skip_special_tokens=True)
+    n_primer = len(shared._common_prefix([shared.encode(r.context) for r in reqs]))
+    assert n_primer >= len(shared.encode(PRIMER)) - 1
+    assert shared.stats["tokens"] < alone.stats["tokens"] - 2 * n_primer  # the primer ran once, not 4 times
+    stop = got[0][len(got[0]) // 2] if len(got[0]) > 1 else None
+    if stop:
+        cut = shared.generate_until([GenerateRequest(reqs[0].context, (stop,), 6)] + reqs[1:])
+        assert cut[0] == got[0][:got[0].index(stop)] and cut[1:] == got[1:]

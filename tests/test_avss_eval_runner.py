@@ -6,10 +6,11 @@ import pytest
 from tiny_llm import make_tiny_llm
 
 from avss.evaluation.backends import DummyBackend
-from avss.evaluation.runner import evaluate, load_tasks, subsample
+from avss.evaluation.runner import draw_docs, evaluate, load_tasks, subsample
 from avss.evaluation.tasks import SST2, NQOpen, SciQ, TriviaQA, TruthfulQA, WikiPerplexity, WikiQA, split_text
 from avss.pruning.report import summary_markdown, table_rows, write_report
 from avss.pruning.sweep import plan_runs, read_scores, run_sweep
+from avss.pruning.uncertainty import Resampler
 from pipeutil.io import PipelineError, write_jsonl
 
 SCIQ = {"id": "s1", "question": "What gas do plants release?", "context": " Plants make oxygen.",
@@ -41,7 +42,7 @@ def test_prompts_follow_the_harness():
     assert SciQ([SCIQ]).requests(SCIQ)[3].continuation == " oxygen"
     assert SST2([SST]).requests(SST)[1].context == "a wonderful film\nQuestion: Is this sentence positive or negative?\nAnswer:"
     req = NQOpen([NQ]).requests(NQ)[0]
-    assert req.context == "Answer these questions:\nQ: who wrote hamlet?\nA:" and req.until == ("\n", ".", ",")
+    assert req.context == "Answer these questions:\n\nQ: who wrote hamlet?\nA:" and req.until == ("\n", ".", ",")
     assert TriviaQA([TQA]).requests(TQA)[0].context == "Question: What is the capital of France?\nAnswer:"
     treq = TruthfulQA([TRUTH]).requests(TRUTH)
     assert treq[0].context.startswith("Q: What is human life expectancy in the United States?\nA: Human life")
@@ -93,6 +94,39 @@ def test_split_text_and_subsample():
     sub = subsample(rows, 4, seed=1)
     assert sub == subsample(rows, 4, seed=1) and len(sub) == 4 and sub == sorted(sub, key=lambda r: r["id"])
     assert subsample(rows, None, 0) == rows
+
+
+def test_item_sets_are_nested_and_shots_are_never_evaluated():
+    rows = [{"id": i} for i in range(100)]
+    small, shots = draw_docs(rows, 10, seed=3, n_shots=5)
+    large, shots2 = draw_docs(rows, 40, seed=3, n_shots=5)
+    assert shots == shots2 and len(shots) == 5
+    assert {r["id"] for r in small} < {r["id"] for r in large}  # nested: pairs across item sets
+    assert not {r["id"] for r in shots} & {r["id"] for r in large}
+    assert large == sorted(large, key=lambda r: r["id"])  # file order
+    assert {r["id"] for r in subsample(rows, 10, 1)} < {r["id"] for r in subsample(rows, 30, 1)}
+    first_half, _ = draw_docs(rows, None, seed=0, pool=(0.0, 0.5))
+    assert [r["id"] for r in first_half] == list(range(50))
+    with pytest.raises(PipelineError, match=r"evaluate_pruning.items.decision.sciq.limit: 96 items requested, "
+                                            r"but the dataset has 95 \(100 rows"):
+        draw_docs(rows, 96, seed=0, n_shots=5, where="evaluate_pruning.items.decision.sciq")
+    with pytest.raises(PipelineError, match="pool"):
+        draw_docs(rows, 1, seed=0, pool=(0.5, 0.5))
+
+
+def test_fewshot_primer_follows_the_harness_layout(tmp_path):
+    folder = make_datasets(tmp_path / "ds", n=8)
+    nq, tqa = load_tasks({"nq_open": {"limit": 3, "fewshot": 2}, "trivia_qa": {"limit": 2, "fewshot": 1}}, folder)
+    assert len(nq.shots) == 2 and not {d["id"] for d in nq.shots} & {d["id"] for d in nq.docs}
+    ctx = nq.requests(nq.docs[0])[0].context
+    assert ctx == ("Answer these questions:\n\n" + "Q: who wrote hamlet?\nA: Shakespeare\n" * 2
+                   + "Q: who wrote hamlet?\nA:")
+    assert tqa.requests(tqa.docs[0])[0].context == ("Question: What is the capital of France?\nAnswer: Paris\n\n"
+                                                     "Question: What is the capital of France?\nAnswer:")
+    with pytest.raises(PipelineError, match="sciq.fewshot: only generative tasks"):
+        load_tasks({"sciq": {"fewshot": 1}}, folder, where="evaluate_pruning.tasks")
+    with pytest.raises(PipelineError, match="wiki.n_docs: 50 documents"):
+        load_tasks({"wiki": {"n_docs": 50, "words_per_doc": 10}}, folder)
 
 
 def test_load_tasks_from_files(tmp_path):
@@ -148,33 +182,13 @@ def test_sweep_and_report_end_to_end(tmp_path):
     dense_rows = [r for r in rows if r["ratio"] == 0]
     assert all(r["retention"] == pytest.approx(1.0) for r in dense_rows if r["retention"] is not None)
     summary = out["summary"].read_text()
-    assert "Does avss at 25.0% keep at least 90%" in summary and "Method that keeps the most" in summary
+    assert "Does avss at 25.0% keep at least 90%" in summary and "Which method keeps the most" in summary
     metrics = json.loads(out["metrics"].read_text())
     assert set(metrics) == {"dense", "avss", "last_k", "random"} and "0.25" in metrics["avss"]
+    cell = metrics["avss"]["0.25"]["wiki"]["word_perplexity"]
+    assert cell["retention_low"] <= cell["retention"] <= cell["retention_high"]
     with pytest.raises(PipelineError, match="no pruned evaluation at ratio 0.3"):
-        summary_markdown(table_rows(sweep), ratio=0.3)
-
-
-def _row(method, task, dense, pruned, ratio=0.25, chance=0.5, hib=True):
-    from avss.pruning.retention import chance_adjusted_retention, retention
-
-    return {"method": method, "ratio": ratio, "removed": "1 2", "task": task, "metric": "acc", "primary": True,
-            "n": 10, "dense": dense, "pruned": pruned, "stderr": 0.1, "chance": chance,
-            "retention": retention(dense, pruned, hib), "chance_adjusted_retention": chance_adjusted_retention(dense, pruned, chance)}
-
-
-def test_summary_verdicts_and_ties():
-    rows = [_row("avss", "a", 0.8, 0.76), _row("avss", "b", 0.6, 0.57),
-            _row("bi", "a", 0.8, 0.4), _row("bi", "b", 0.6, 0.6)]
-    text = summary_markdown(rows, ratio=0.25, reference="avss", threshold=0.9)
-    assert "every task? yes** (2 of 2" in text
-    assert "keeps the most at 25.0%: avss**" in text  # mean 0.95 vs 0.75
-    rows[1] = _row("avss", "b", 0.6, 0.5)  # 0.833 < 0.9
-    assert "every task? no** (1 of 2" in summary_markdown(rows, reference="avss")
-    rows = [_row("avss", "a", 0.8, 0.8), _row("x", "a", 0.8, 0.8), _row("avss", "c", 0.0, 0.1, chance=0.0)]
-    text = summary_markdown(rows, reference="avss")
-    assert "yes where defined" in text and "undefined (dense score 0) on: c" in text
-    assert "keeps the most at 25.0%: avss = x**" in text
+        summary_markdown(table_rows(sweep, Resampler(50, 0)), ratio=0.3)
 
 
 def test_phase_bad_input_leaves_nothing(tmp_path):
@@ -193,6 +207,13 @@ def test_phase_bad_input_leaves_nothing(tmp_path):
     bad.write_text(json.dumps({"avss": {"selected": {"0.5": [0, 1, 2, 3]}}}))
     with pytest.raises(PipelineError, match="invalid layer selection"):
         run_evaluate_pruning(tmp_path / "model", bad, folder, params, out)
+    bad.write_text(json.dumps({"avss": SCORES["avss"]}))
+    with pytest.raises(PipelineError, match="evaluate_pruning.summary.reference: 'avs' is not computed"):
+        run_evaluate_pruning(tmp_path / "model", bad, folder, {**params, "summary": {"reference": "avs"}}, out)
+    with pytest.raises(PipelineError, match="evaluate_pruning.sweep_methods: \\['bi'\\] not computed"):
+        run_evaluate_pruning(tmp_path / "model", bad, folder, {**params, "sweep_methods": ["bi"]}, out)
+    with pytest.raises(PipelineError, match="evaluate_pruning.tasks.sciq.limit: 5 items requested"):
+        run_evaluate_pruning(tmp_path / "model", bad, folder, {**params, "tasks": {"sciq": {"limit": 5}}}, out)
     assert not out.exists()
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"avss": SCORES["avss"]}))

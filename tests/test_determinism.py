@@ -1,6 +1,6 @@
 """Same params, same machine -> byte-identical results, except the files pipeutil.io.TIMING_FILES declares.
 
-1. Through Snakemake: the download (model + wiki text), capture and score phases on the tiny model, run
+1. Through Snakemake: the download (model, wiki text, SciQ), capture (capture_sites included) and score phases on the tiny model, run
    twice in a temporary copy of the project (the second time forced), every result file compared.
 2. In process: evaluate_pruning and a 2-step fine-tuning, each run twice into two folders.
 """
@@ -10,14 +10,15 @@ from pathlib import Path
 
 import yaml
 from repo_copy import ROOT, copy_repo
-from smoke_inputs import TEXT
+from smoke_inputs import TEXT, _rows
 from test_workflow_dag import merge, run
 from tiny_llm import make_tiny_llm
 
-from pipeutil.io import TIMING_FILES
+from pipeutil.io import TIMING_FILES, write_jsonl
 
-LLM_RULES = ["download_model", "download_dataset", "capture_stats", "capture_ppl_drop", "score_layers"]
-TARGETS = ["results/capture/stats.npz", "results/capture/ppl_drop.json", "results/score/scores.json"]
+LLM_RULES = ["download_model", "download_dataset", "capture_stats", "capture_ppl_drop", "capture_sites", "score_layers"]
+TARGETS = ["results/capture/stats.npz", "results/capture/ppl_drop.json", "results/capture/sites_wiki.npz",
+           "results/capture/sites_sciq.npz", "results/score/scores.json"]
 
 
 def is_timing_file(rel: str) -> bool:
@@ -46,6 +47,7 @@ def test_capture_and_score_phases_are_byte_identical_on_rerun(tmp_path):
     make_tiny_llm(repo / "tests/_smoke/model", n_layers=4)
     (repo / "tests/_smoke/datasets").mkdir(parents=True)
     (repo / "tests/_smoke/datasets/wiki.txt").write_text(TEXT)
+    write_jsonl(repo / "tests/_smoke/datasets/sciq.jsonl", _rows("sciq"))  # the SciQ calibration text of capture_sites
     params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()),
                    yaml.safe_load((ROOT / "tests/params.smoke.yaml").read_text()))
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -46,7 +46,8 @@ def test_wikiqa_csv_groups_by_question(tmp_path):
 def test_sst2_and_max_rows():
     raw = [{"sentence": "good . ", "label": 1, "idx": 0}, {"sentence": "bad", "label": 0, "idx": 1}]
     rows = normalise("sst2", raw, "hf_disk", max_rows=1)
-    assert rows == [{"id": "sst2-0", "text": "good .", "label": 1, "label_names": ["negative", "positive"]}]
+    # kept as shipped (GLUE's trailing space is part of lm-evaluation-harness's prompt)
+    assert rows == [{"id": "sst2-0", "text": "good . ", "label": 1, "label_names": ["negative", "positive"]}]
 
 
 def test_bad_inputs(tmp_path):

@@ -46,6 +46,14 @@ def test_invalid_values_name_the_key(params):
     with pytest.raises(PipelineError, match=r"datasets.sciq.sha256"):
         validate_params(bad, SCHEMAS)
     bad = copy.deepcopy(params)
+    bad["evaluate_pruning"]["bootstrap"]["n_boot"] = 0  # the study's intervals need >= 1 resample
+    with pytest.raises(PipelineError, match=r"evaluate_pruning.bootstrap.n_boot: 0 is less than the minimum of 1"):
+        validate_params(bad, SCHEMAS)
+    bad = copy.deepcopy(params)
+    bad["score"]["variants"]["avss_delta"]["site"] = "residual"
+    with pytest.raises(PipelineError, match=r"score.variants.avss_delta.site: 'residual' is not one of"):
+        validate_params(bad, SCHEMAS)
+    bad = copy.deepcopy(params)
     bad["modle"] = {}
     with pytest.raises(PipelineError, match="unknown section 'modle' .did you mean 'model'"):
         validate_params(bad, SCHEMAS)

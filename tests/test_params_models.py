@@ -58,8 +58,8 @@ RECORDS = [
     (SamplesConfig, "hallucination_samples", ("datasets", "max_questions")),
     (HistSpec, "capture.hist", ()),
     (CaptureConfig, "capture", ("seed", "device", "dtype", "n_samples", "seq_len", "text_range", "exact_thresholds",
-                                "hist", "ppl_samples", "ppl_batch_size", "threads")),
-    (ScoreConfig, "score", ("avss",)),
+                                "hist", "ppl_samples", "ppl_batch_size", "threads", "sites", "calibrations")),
+    (ScoreConfig, "score", ("avss", "calibration", "variants")),
     (ScoreConfig, "score.avss", ()),
 ]
 

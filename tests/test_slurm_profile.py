@@ -18,9 +18,10 @@ PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
 BIN = Path(sys.executable).parent
 # Rules whose measured peak RSS exceeds Snakemake's default estimate (twice the input size, at least
 # 1000 MB; a directory input such as results/download/model counts as 4 kB): they declare mem_mb.
-MEM_RULES = {"download_model", "capture_stats", "capture_ppl_drop", "evaluate_pruning", "hallucination_samples",
+MEM_RULES = {"download_model", "capture_stats", "capture_ppl_drop", "capture_sites", "evaluate_pruning", "layer_damage",
+             "hallucination_samples",
              "eavss_capture", "finetune", "evaluate_hallucination_run", "train_detector", "detect_scene"}
-GPU_RULES = {"capture_stats", "capture_ppl_drop", "prune_model", "evaluate_pruning",
+GPU_RULES = {"capture_stats", "capture_ppl_drop", "capture_sites", "prune_model", "evaluate_pruning", "layer_damage",
              "evaluate_hallucination_run", "train_detector", "detect_scene", "preprocess_scene"}
 
 

@@ -181,6 +181,20 @@ class CaptureHist(Section):
     bins_per_decade: int = Req(40, "Bins per factor of 10 (40 = 5.9 % per bin).", ge=1)
 
 
+class CaptureCalibration(Section):
+    """params.yaml: capture.calibrations.<name>."""
+
+    dataset: Literal["wiki", "sciq"] = Given(
+        "wiki = wiki.txt (character range text_range); sciq = the support paragraphs of the SciQ rows in pool."
+    )
+    text_range: list[Annotated[float, Field(ge=0, le=1)]] | None = Absent(
+        "wiki only - character fraction [lo, hi] of wiki.txt.", min_length=2, max_length=2
+    )
+    pool: list[Annotated[float, Field(ge=0, le=1)]] | None = Absent(
+        "sciq only - row fraction [lo, hi) of sciq.jsonl whose support paragraphs are joined.", min_length=2, max_length=2
+    )
+
+
 class Capture(Section):
     """Activation capture (phase capture) - calibration data, activation site and streaming statistics."""
 
@@ -224,6 +238,17 @@ class Capture(Section):
     threads: int = Req(
         2, "CPU threads of each capture rule (torch intra-op threads; Snakemake caps it at --cores).", ge=1
     )
+    sites: list[Literal["block_output", "block_delta", "mlp_act"]] = Req(
+        ["block_output", "block_delta", "mlp_act"],
+        "Activation sites capture_sites records in one pass (block_output is needed by the calibration study).",
+        min_length=1,
+        schema={"uniqueItems": True},
+    )
+    calibrations: dict[str, CaptureCalibration] = Req(
+        {"wiki": {"dataset": "wiki", "text_range": [0.0, 0.5]}, "sciq": {"dataset": "sciq", "pool": [0.5, 1.0]}},
+        "Calibration texts of capture_sites (results/capture/sites_<name>.npz), each drawn into n_samples windows of seq_len tokens.",
+        schema={"minProperties": 1, "propertyNames": {"pattern": "^[A-Za-z0-9_]+$"}},
+    )
 
 
 class ScoreAvss(Section):
@@ -250,6 +275,23 @@ class ScoreAvss(Section):
     )
 
 
+BASE_METHODS = ("avss", "block_influence", "angular_distance", "ppl_drop", "drop_last", "random")
+
+
+class ScoreVariant(Section):
+    """params.yaml: score.variants.<name> (each key overrides score.avss; absent = as score.avss)."""
+
+    site: Literal["block_output", "block_delta", "mlp_act"] = Absent("Activation site (one of capture.sites).")
+    variance_axis: Literal["all", "feature", "token"] = Absent("As score.avss.variance_axis.")
+    sparsity_mode: Literal["absolute", "relative", "quantile"] = Absent("As score.avss.sparsity_mode.")
+    sparsity_value: float = Absent("As score.avss.sparsity_value.", gt=0)
+    combination: Literal["ratio", "variance_only", "density_product"] = Absent("As score.avss.combination.")
+    guard_delta: float = Absent("As score.avss.guard_delta.", ge=0)
+    variance_scale: Literal["raw", "input_meansq"] = Absent(
+        "raw variance, or variance divided by the mean square of the layer's input (scale-free)."
+    )
+
+
 class Score(Section):
     """Layer scores (phase score) - AVSS definition, baselines and the layers selected per pruning ratio."""
 
@@ -271,6 +313,21 @@ class Score(Section):
     protect_last: bool = Req(True, "Never remove the last decoder layer.")
     seed: int = Req(0, "Seed of the random baseline.")
     avss: ScoreAvss = Req(ScoreAvss, "Definition of the Activation Variance-Sparsity Score (see docs/avss.md).")
+    calibration: str = Req(
+        "wiki",
+        "capture.calibrations entry the AVSS variants are computed on (the other calibrations feed only the calibration study).",
+    )
+    variants: dict[str, ScoreVariant | None] = Req(
+        {
+            "avss_delta": {"site": "block_delta"},
+            "avss_mlp": {"site": "mlp_act"},
+            "avss_variance_only": {"combination": "variance_only"},
+            "avss_scale_free": {"variance_scale": "input_meansq"},
+            "avss_delta_scale_free": {"site": "block_delta", "variance_scale": "input_meansq"},
+        },
+        "AVSS variants (name -> overrides of score.avss, plus site and variance_scale); each becomes a method of scores.json.",
+        schema={"propertyNames": {"pattern": "^[A-Za-z0-9_]+$", "not": {"enum": list(BASE_METHODS)}}},
+    )
 
 
 class PruneSaveItem(Section):
@@ -306,33 +363,63 @@ class Prune(Section):
 class EvaluatePruningTasksSciq(Section):
     """params.yaml: evaluate_pruning.tasks.sciq."""
 
-    limit: int | None = Opt(40, "Documents evaluated (seeded subset); null = all.", ge=1)
+    limit: int | None = Opt(120, "Documents evaluated (seeded subset); null = all.", ge=1)
+    sweep_limit: int | None = Opt(
+        30, "Documents of the other ratios (first of the limit items); null = the same.", ge=1
+    )
+    pool: list[Annotated[float, Field(ge=0, le=1)]] = Opt(
+        [0.0, 0.5], "Fraction [lo, hi) of the file the documents come from.", min_length=2, max_length=2
+    )
 
 
 class EvaluatePruningTasksSst2(Section):
     """params.yaml: evaluate_pruning.tasks.sst2."""
 
-    limit: int | None = Opt(40, "Documents evaluated (seeded subset); null = all.", ge=1)
+    limit: int | None = Opt(300, "Documents evaluated (seeded subset); null = all.", ge=1)
+    sweep_limit: int | None = Opt(
+        60, "Documents of the other ratios (first of the limit items); null = the same.", ge=1
+    )
+    pool: list[Annotated[float, Field(ge=0, le=1)]] | None = Absent(
+        "Fraction [lo, hi) of the file the documents come from (absent = the whole file).", min_length=2, max_length=2
+    )
 
 
 class EvaluatePruningTasksNqOpen(Section):
     """params.yaml: evaluate_pruning.tasks.nq_open."""
 
-    limit: int | None = Opt(20, "Documents evaluated (seeded subset); null = all.", ge=1)
+    limit: int | None = Opt(100, "Documents evaluated (seeded subset); null = all.", ge=1)
     max_new_tokens: int = Opt(10, "Greedy answer length cap, tokens.", ge=1)
+    sweep_limit: int | None = Opt(
+        30, "Documents of the other ratios (first of the limit items); null = the same.", ge=1
+    )
+    pool: list[Annotated[float, Field(ge=0, le=1)]] | None = Absent(
+        "Fraction [lo, hi) of the file the documents come from (absent = the whole file).", min_length=2, max_length=2
+    )
+    fewshot: int = Opt(5, "Solved examples before each question (drawn apart from the evaluated items).", ge=0)
 
 
 class EvaluatePruningTasksTriviaQa(Section):
     """params.yaml: evaluate_pruning.tasks.trivia_qa."""
 
-    limit: int | None = Opt(20, "Documents evaluated (seeded subset); null = all.", ge=1)
+    limit: int | None = Opt(100, "Documents evaluated (seeded subset); null = all.", ge=1)
     max_new_tokens: int = Opt(10, "Greedy answer length cap, tokens.", ge=1)
+    sweep_limit: int | None = Opt(
+        30, "Documents of the other ratios (first of the limit items); null = the same.", ge=1
+    )
+    pool: list[Annotated[float, Field(ge=0, le=1)]] | None = Absent(
+        "Fraction [lo, hi) of the file the documents come from (absent = the whole file).", min_length=2, max_length=2
+    )
+    fewshot: int = Opt(5, "Solved examples before each question (drawn apart from the evaluated items).", ge=0)
 
 
 class EvaluatePruningTasksTruthfulQa(Section):
     """params.yaml: evaluate_pruning.tasks.truthful_qa."""
 
     limit: int | None = Absent("Documents evaluated (seeded subset); null = all.", ge=1)
+    sweep_limit: int | None = Absent("Documents of the other ratios (first of the limit items); null = the same.", ge=1)
+    pool: list[Annotated[float, Field(ge=0, le=1)]] | None = Absent(
+        "Fraction [lo, hi) of the file the documents come from.", min_length=2, max_length=2
+    )
 
 
 class EvaluatePruningTasksWikiqa(Section):
@@ -347,7 +434,10 @@ class EvaluatePruningTasksWikiqa(Section):
 class EvaluatePruningTasksWiki(Section):
     """params.yaml: evaluate_pruning.tasks.wiki."""
 
-    n_docs: int = Opt(2, "Number of consecutive documents cut out of the text.", ge=1)
+    n_docs: int = Opt(16, "Number of consecutive documents cut out of the text.", ge=1)
+    sweep_n_docs: int | None = Opt(
+        4, "Documents for the other ratios - the last of the n_docs documents (nested); null = the same.", ge=1
+    )
     words_per_doc: int = Opt(192, "Words (whitespace-separated) per document.", ge=1)
     from_end: bool = Opt(True, "Take the documents from the end of the text (capture calibrates on its first half).")
 
@@ -381,6 +471,54 @@ class EvaluatePruningSummary(Section):
     threshold: float = Req(0.9, "Retention the reference method must keep on every task (0.9 = 90 %).", gt=0)
 
 
+class EvaluatePruningDamageSciq(Section):
+    """params.yaml: evaluate_pruning.damage.tasks.sciq."""
+
+    limit: int | None = Opt(30, "Documents evaluated (seeded subset); null = all.", ge=1)
+    pool: list[Annotated[float, Field(ge=0, le=1)]] = Opt(
+        [0.0, 0.5], "Fraction [lo, hi) of the file the documents come from.", min_length=2, max_length=2
+    )
+
+
+class EvaluatePruningDamageSst2(Section):
+    """params.yaml: evaluate_pruning.damage.tasks.sst2."""
+
+    limit: int | None = Absent("Documents evaluated (seeded subset); null = all.", ge=1)
+
+
+class EvaluatePruningDamageWiki(Section):
+    """params.yaml: evaluate_pruning.damage.tasks.wiki."""
+
+    n_docs: int = Opt(4, "Number of consecutive documents cut out of the text.", ge=1)
+    words_per_doc: int = Opt(192, "Words (whitespace-separated) per document.", ge=1)
+    from_end: bool = Opt(True, "Take the documents from the end of the text (capture calibrates on its first half).")
+
+
+class EvaluatePruningDamageTasks(Section):
+    """params.yaml: evaluate_pruning.damage.tasks."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    sciq: EvaluatePruningDamageSciq = Opt(EvaluatePruningDamageSciq, "SciQ items of the damage measurement.")
+    sst2: EvaluatePruningDamageSst2 | None = Absent("SST-2 items of the damage measurement.")
+    wiki: EvaluatePruningDamageWiki = Opt(EvaluatePruningDamageWiki, "Wiki documents of the damage measurement.")
+
+
+class EvaluatePruningDamage(Section):
+    """params.yaml: evaluate_pruning.damage."""
+
+    tasks: EvaluatePruningDamageTasks = Req(
+        EvaluatePruningDamageTasks,
+        "Damage tasks and their items (a fixed subset; SciQ accuracy and wiki perplexity at least).",
+    )
+
+
+class EvaluatePruningBootstrap(Section):
+    """params.yaml: evaluate_pruning.bootstrap."""
+
+    n_boot: int = Req(2000, "Number of resamples (>= 1; 2000 -> percentile-interval ends stable to ~0.005).", ge=1)
+    seed: int = Req(0, "Seed of the resample-count matrices (one per task and item count, shared by every model).")
+
+
 class EvaluatePruning(Section):
     """Phase evaluate_pruning - the dense model and every method x ratio of results/score/scores.json on the evaluation tasks; retention table, plots and summary. See docs/evaluation.md."""
 
@@ -389,19 +527,33 @@ class EvaluatePruning(Section):
         "float32", "Weight dtype for evaluation (log-probabilities are always computed in float32)."
     )
     threads: int = Req(2, "Snakemake threads of the rule and torch CPU threads.", ge=1)
-    batch_size: int = Req(8, "Sequences per forward pass (scoring) or per generate call.", ge=1)
+    batch_size: int = Req(64, "Rows per forward pass (scoring) or per generation batch.", ge=1)
+    max_batch_tokens: int = Req(
+        4096, "Padded tokens per forward pass; rows are sorted by length and batched up to this budget.", ge=16
+    )
     max_length: int = Req(
         1024, "Longest scored sequence in tokens; perplexity uses disjoint windows of this length.", ge=16
     )
     share_prefix_min_tokens: int = Req(
-        64,
-        "Choices sharing a context of at least this many tokens are scored on one KV cache of the context (same numbers, faster for multiple choice); 0 disables the sharing.",
+        1,
+        "Choices sharing a context of at least this many tokens are packed into one row (the context once, each choice a branch under a tree attention mask: same numbers, a fraction of the tokens), and greedy generation runs a token prefix shared by every request of at least this length once (its KV cache is reused); 0 disables both.",
         ge=0,
     )
     seed: int = Req(0, "Seed of the document sub-sampling (the same documents for every model).")
     progress: bool = Req(True, "Show tqdm progress bars (in the rule log).")
     tasks: EvaluatePruningTasks = Req(
         EvaluatePruningTasks, "Task name -> options; the tasks evaluated for every model."
+    )
+    sweep_methods: list[str] | None = Opt(
+        ["avss", "block_influence", "angular_distance", "ppl_drop", "drop_last", "random"],
+        "Methods of scores.json evaluated at the ratios other than summary.ratio (null = all); every method is evaluated at summary.ratio.",
+    )
+    damage: EvaluatePruningDamage = Req(
+        EvaluatePruningDamage,
+        "Measured damage - every layer removed alone (rule layer_damage), the reference the proxies are correlated with.",
+    )
+    bootstrap: EvaluatePruningBootstrap = Req(
+        EvaluatePruningBootstrap, "Paired bootstrap over items of every interval of the report."
     )
     summary: EvaluatePruningSummary = Req(EvaluatePruningSummary, "The question the generated summary answers.")
 

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 # tests/test_workflow_dag.py compare every other file byte by byte). Glob patterns relative to the project folder.
 TIMING_FILES = [
     "results/evaluate_pruning/timings.json",  # seconds per evaluated model, total
+    "results/evaluate_pruning/damage_timings.json",  # seconds per single-layer removal of layer_damage, total
     "results/train_detector/timing.json",  # seconds of the training loop (per curve point) and of the rule
     "results/detect/*/*/*.timing.json",  # per camera: seconds, frames/s; roi3d: association ms per frame
     "results/bundle/*/*/*.timing.json",  # seconds per method, fusion ms per frame, streaming update ms

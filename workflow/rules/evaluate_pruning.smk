@@ -43,9 +43,35 @@ rule evaluate_pruning:
         "../scripts/evaluate_pruning.py"
 
 
+rule layer_damage:
+    input:
+        model="results/download/model",
+        datasets=[_eval_dataset_path(name) for name in EVAL_PRUNING["damage"]["tasks"]],
+    output:
+        json=f"{EVAL_PRUNING_OUT}/damage.json",
+        timings=f"{EVAL_PRUNING_OUT}/damage_timings.json",  # wall-clock (pipeutil.io.TIMING_FILES)
+    log:
+        log_of("layer_damage"),
+    benchmark:
+        bench_of("layer_damage")
+    conda:
+        "../envs/pipeline.yaml"
+    threads: EVAL_PRUNING["threads"]
+    resources:
+        gpu=gpus_for(EVAL_PRUNING["device"]),
+        mem_mb=2500,
+    params:
+        cfg=EVAL_PRUNING,
+        datasets_dir=lambda wc, input: str(Path(input.datasets[0]).parent),  # results/download/datasets
+    script:
+        "../scripts/layer_damage.py"
+
+
 rule report_pruning:
     input:
         json=f"{EVAL_PRUNING_OUT}/evaluations.json",
+        damage=f"{EVAL_PRUNING_OUT}/damage.json",
+        scores="results/score/scores.json",
     output:
         csv=report(
             f"{EVAL_PRUNING_OUT}/retention.csv",
@@ -78,6 +104,15 @@ rule report_pruning:
             category="Pruning",
             subcategory="Removed layers",
         ),
+        proxies=f"{EVAL_PRUNING_OUT}/proxies.csv",
+        damage_csv=f"{EVAL_PRUNING_OUT}/damage.csv",
+        calibration=f"{EVAL_PRUNING_OUT}/calibration.csv",
+        damage_ranks=report(
+            f"{EVAL_PRUNING_OUT}/plots/damage_ranks.png",
+            caption="../report/evaluate_pruning.rst",
+            category="Pruning",
+            subcategory="Measured damage and proxy ranks",
+        ),
     log:
         log_of("report_pruning"),
     benchmark:
@@ -85,7 +120,8 @@ rule report_pruning:
     conda:
         "../envs/pipeline.yaml"
     params:
-        summary=EVAL_PRUNING["summary"],
+        cfg=EVAL_PRUNING,
+        calibration=config["score"].get("calibration", "wiki"),
     script:
         "../scripts/report_pruning.py"
 
@@ -94,7 +130,16 @@ rule evaluate_pruning_views:
     input:
         metrics=f"{EVAL_PRUNING_OUT}/metrics.json",
         curves=f"{EVAL_PRUNING_OUT}/retention.csv",
-        tables=[f"{EVAL_PRUNING_OUT}/retention.csv", f"{EVAL_PRUNING_OUT}/summary.md"],
+        tables=[
+            f"{EVAL_PRUNING_OUT}/{name}"
+            for name in (
+                "retention.csv",
+                "summary.md",
+                "proxies.csv",
+                "damage.csv",
+                "calibration.csv",
+            )
+        ],
     output:
         headline=f"{EVAL_PRUNING_OUT}/headline.json",
         curves=expand(
@@ -108,7 +153,7 @@ rule evaluate_pruning_views:
                 subcategory="Tables",
                 labels={"table": name},
             )
-            for name in ("retention", "summary")
+            for name in ("retention", "summary", "proxies", "damage", "calibration")
         ],
     log:
         log_of("evaluate_pruning_views"),
@@ -142,6 +187,12 @@ rule phase_evaluate_pruning:
                 f"{EVAL_PRUNING_OUT}/plots/layer_scores.png",
                 f"{EVAL_PRUNING_OUT}/plots/retention.png",
                 f"{EVAL_PRUNING_OUT}/plots/removed_layers.png",
+                f"{EVAL_PRUNING_OUT}/damage.json",
+                f"{EVAL_PRUNING_OUT}/damage_timings.json",
+                f"{EVAL_PRUNING_OUT}/proxies.csv",
+                f"{EVAL_PRUNING_OUT}/damage.csv",
+                f"{EVAL_PRUNING_OUT}/calibration.csv",
+                f"{EVAL_PRUNING_OUT}/plots/damage_ranks.png",
             ]
             + list(rules.evaluate_pruning_views.output),
         ),

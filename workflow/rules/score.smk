@@ -6,6 +6,13 @@ rule score_layers:
         npz="results/capture/stats.npz",
         json="results/capture/stats.json",
         ppl="results/capture/ppl_drop.json",
+        sites_npz=[
+            f"results/capture/sites_{c}.npz" for c in config["capture"]["calibrations"]
+        ],
+        sites_json=[
+            f"results/capture/sites_{c}.json"
+            for c in config["capture"]["calibrations"]
+        ],
     output:
         json="results/score/scores.json",
     log:
@@ -16,6 +23,7 @@ rule score_layers:
         "../envs/pipeline.yaml"
     params:
         cfg=config["score"],
+        calibrations=list(config["capture"]["calibrations"]),
     script:
         "../scripts/score_layers.py"
 

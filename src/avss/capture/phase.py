@@ -4,6 +4,7 @@ Each function takes the rule's paths and the params.yaml section ``capture`` (a 
 its outputs atomically:
 - results/capture/stats.npz + stats.json  (``run_capture_stats``; the engine is ``avss.activations``)
 - results/capture/ppl_drop.json           (``run_capture_ppl_drop``: dense + leave-one-out perplexity)
+- results/capture/sites_<calibration>.npz + .json (``run_capture_sites``: every activation site, one pass)
 """
 from __future__ import annotations
 
@@ -21,12 +22,14 @@ from avss.activations import (
     window_batches,
 )
 from avss.hf_io import load_pretrained
+from avss.sites import save_sites
 from avss.stats import HistSpec
 from pipeutil.config import from_params
 from pipeutil.device import resolve_device
 from pipeutil.io import PipelineError, write_json
 
 from .layer_ppl import leave_one_out_perplexity
+from .sites import calibration_text, capture_sites
 
 log = logging.getLogger(__name__)
 
@@ -80,3 +83,24 @@ def run_capture_ppl_drop(model_dir, text_path, p: dict, out_json) -> dict:
     return res
 
 
+
+
+def run_capture_sites(model_dir, datasets_dir, name: str, p: dict, npz_path, json_path) -> dict:
+    """Rule capture_sites: calibration ``name`` of ``p['calibrations']``, every site of ``p['sites']``
+    in one hooked pass -> sites_<name>.npz + .json (what the AVSS variants and the calibration study read)."""
+    if name not in p["calibrations"]:
+        raise PipelineError(f"capture.calibrations: no calibration named {name!r} (have {sorted(p['calibrations'])})")
+    t0 = time.perf_counter()
+    text, text_range = calibration_text(name, p["calibrations"][name], datasets_dir)
+    torch.manual_seed(int(p["seed"]))
+    model, tok = load_pretrained(model_dir, resolve_device(p["device"], "capture.device"), p["dtype"])
+    windows = calibration_windows(text, tok, int(p["n_samples"]), int(p["seq_len"]), int(p["seed"]), text_range)
+    cfg = capture_config(p)
+    n_batches = -(-windows.shape[0] // cfg.batch_size)
+    res = capture_sites(model, window_batches(windows, cfg.batch_size), p["sites"], cfg, total=n_batches)
+    extra = {"model_dir": str(model_dir), "calibration": {"name": name, **p["calibrations"][name]},
+             "windows": {k: p[k] for k in ("n_samples", "seq_len", "seed", "device", "dtype")}}
+    save_sites(res, npz_path, json_path, extra)  # no wall-clock field: same params -> same bytes
+    log.info("captured sites %s of %d layers (%s) in %.1f s", list(res.sites), res.meta["n_layers"], name,
+             time.perf_counter() - t0)
+    return {**res.meta, **extra}

@@ -59,7 +59,9 @@ def _sciq(rows: Iterable[dict]) -> Iterator[dict]:
 
 def _sst2(rows: Iterable[dict]) -> Iterator[dict]:
     for i, r in enumerate(rows):
-        yield {"id": f"sst2-{r.get('idx', i)}", "text": r["sentence"].strip(), "label": int(r["label"]),
+        # the sentence as shipped: GLUE's end in a space that lm-evaluation-harness keeps in its prompt
+        # ("... . \nQuestion:"); stripping it moved SST-2 accuracy by 1-1.3 points against the harness
+        yield {"id": f"sst2-{r.get('idx', i)}", "text": r["sentence"], "label": int(r["label"]),
                "label_names": ["negative", "positive"]}
 
 

@@ -6,13 +6,22 @@ move to the continuation, the continuation's tokens are ``enc(context + continua
 the tokens of ``enc(context)``, an empty context is replaced by the BOS (else EOS) token, rolling
 log-likelihoods use disjoint windows of ``max_length`` tokens, and generation is greedy and cut
 before the first stop string. ``DummyBackend`` answers deterministically without weights.
+
+Speed without changing the numbers: requests sharing a context become one row (the context once, each
+continuation a branch under a tree attention mask with its own position ids; single-token choices
+need the context alone), rows are sorted by length and batched across documents under a token budget,
+only the positions that predict a continuation token go through the LM head, and greedy generation runs
+a prefix shared by every request (a few-shot primer) once and decodes on copies of its KV cache,
+dropping finished rows from the batch.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from tqdm import tqdm
@@ -62,27 +71,54 @@ def _hash01(text: str) -> float:
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
 
 
+@dataclass
+class _Row:
+    """One forward-pass row: a shared context followed by branches, each branch attending to the context
+    and to itself only (a prefix tree packed into one sequence); a plain sequence is a row without branches.
+
+    tokens / positions / segments are in physical order (segment 0 = context, k >= 1 = branch k).
+    targets: (request index, physical positions whose logits predict, target tokens); every predicting
+    position lies in the last ``n_keep`` tokens of the row.
+    """
+
+    tokens: list[int]
+    positions: list[int]
+    segments: list[int]
+    targets: list[tuple[int, list[int], list[int]]]
+
+    @property
+    def n_keep(self) -> int:
+        return len(self.tokens) - min(p[0] for _, p, _ in self.targets)
+
+
 class HFBackend:
     """Batched scoring and greedy generation with a Hugging Face causal LM.
 
-    share_prefix_min_tokens: requests with the same context of at least this many tokens are
-    scored by running the context once and the continuations on its KV cache (same numbers,
-    much faster for multiple choice with long contexts); 0 disables the sharing.
+    share_prefix_min_tokens: requests with the same context of at least this many tokens are packed into
+    one row (context once, then every continuation as a branch with a tree attention mask and the position
+    ids it would have alone: same numbers as one sequence per request, a fraction of the tokens); the
+    greedy generation of requests sharing a token prefix of at least this many tokens (a few-shot primer)
+    runs that prefix once and reuses its KV cache. 0 disables both.
+    max_batch_tokens: rows are sorted by length and batched up to ``batch_size`` rows and this many
+    (padded) tokens per forward pass.
     """
 
     def __init__(self, model, tokenizer, batch_size: int = 8, max_length: int | None = None,
-                 share_prefix_min_tokens: int = 64, progress: bool = True):
+                 share_prefix_min_tokens: int = 1, max_batch_tokens: int = 4096, progress: bool = True):
         self.model = model.eval()
         self.tok = tokenizer
         self.batch_size = int(batch_size)
         cfg_len = getattr(model.config, "max_position_embeddings", None) or 2048
         self.max_length = int(max_length or min(cfg_len, 2048))
         self.share_min = int(share_prefix_min_tokens)
+        self.max_batch_tokens = int(max_batch_tokens)
         self.progress = progress
         self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
         self.prefix_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self._keep_arg = "logits_to_keep" in inspect.signature(model.forward).parameters
+        self.stats = {"rows": 0, "forward_calls": 0, "tokens": 0, "padded_tokens": 0, "generated_tokens": 0}
 
     # ------------------------------------------------------------------ tokenisation
     def encode(self, text: str) -> list[int]:
@@ -103,23 +139,7 @@ class HFBackend:
     @torch.inference_mode()
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[tuple[float, bool]]:
         pairs = [self.encode_pair(r.context, r.continuation) for r in requests]
-        results: list[tuple[float, bool] | None] = [None] * len(pairs)
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, (ctx, cont) in enumerate(pairs):
-            groups.setdefault(tuple(ctx), []).append(i)
-        shared = [(ctx, idx) for ctx, idx in groups.items() if self._can_share(ctx, idx, pairs)]
-        shared_ids = {i for _, idx in shared for i in idx}
-        plain = [i for i in range(len(pairs)) if i not in shared_ids]
-        bar = tqdm(total=len(pairs), desc="loglikelihood", disable=not self.progress, leave=False)
-        for ctx, idx in shared:
-            for i, res in zip(idx, self._score_shared(list(ctx), [pairs[i][1] for i in idx])):
-                results[i] = res
-            bar.update(len(idx))
-        seqs = [(pairs[i][0] + pairs[i][1], len(pairs[i][1])) for i in plain]
-        for i, res in zip(plain, self._score_sequences(seqs, bar)):
-            results[i] = res
-        bar.close()
-        return results  # type: ignore[return-value]
+        return self.score_rows(self.pack_pairs(pairs), len(pairs), "loglikelihood")
 
     @torch.inference_mode()
     def loglikelihood_rolling(self, requests: Sequence[RollingRequest]) -> list[tuple[float, int]]:
@@ -129,14 +149,14 @@ class HFBackend:
             full = [self.prefix_id] + toks
             for start in range(0, len(toks), self.max_length):
                 pred = toks[start:start + self.max_length]
-                windows.append((full[start:start + len(pred) + 1], len(pred)))  # prev token + window
+                windows.append((full[start:start + 1], pred))  # (token before the window, window)
                 owner.append(j)
+        rows = [self._plain_row(k, ctx, cont) for k, (ctx, cont) in enumerate(windows)]
+        scores = self.score_rows(rows, len(windows), "rolling")
         totals = [[0.0, 0] for _ in requests]
-        bar = tqdm(total=len(windows), desc="rolling", disable=not self.progress, leave=False)
-        for j, (seq, n), (lp, _) in zip(owner, windows, self._score_sequences(windows, bar)):
+        for j, (_, cont), (lp, _) in zip(owner, windows, scores):
             totals[j][0] += lp
-            totals[j][1] += n
-        bar.close()
+            totals[j][1] += len(cont)
         return [(lp, n) for lp, n in totals]
 
     @torch.inference_mode()
@@ -147,92 +167,207 @@ class HFBackend:
             groups.setdefault((tuple(r.until), r.max_new_tokens), []).append(i)
         bar = tqdm(total=len(requests), desc="generate", disable=not self.progress, leave=False)
         for (until, max_new), idx in groups.items():
-            enc = {i: self.encode(requests[i].context) or [self.prefix_id] for i in idx}
+            keep = max(1, self.max_length - max_new)
+            enc = {i: (self.encode(requests[i].context) or [self.prefix_id])[-keep:] for i in idx}
+            prefix = self._common_prefix([enc[i] for i in idx])
+            cache = self._prefix_cache(prefix)
             idx = sorted(idx, key=lambda i: -len(enc[i]))
             for b in range(0, len(idx), self.batch_size):
                 chunk = idx[b:b + self.batch_size]
-                texts = self._generate([enc[i] for i in chunk], until, max_new)
+                texts = self._greedy(prefix, cache, [enc[i][len(prefix):] for i in chunk], until, max_new)
                 for i, text in zip(chunk, texts):
                     out[i] = cut_at_stop(text, until)
                 bar.update(len(chunk))
         bar.close()
         return out  # type: ignore[return-value]
 
-    # ------------------------------------------------------------------ internals
-    def _can_share(self, ctx, idx, pairs) -> bool:
-        longest = max(len(pairs[i][1]) for i in idx)
-        return (self.share_min > 0 and len(idx) > 1 and len(ctx) >= self.share_min
-                and len(ctx) + longest <= self.max_length)
+    # ------------------------------------------------------------------ log-likelihood rows
+    def _plain_row(self, req: int, ctx: list[int], cont: list[int]) -> _Row:
+        """One request as one sequence, truncated on the left to max_length + 1 tokens (harness rule)."""
+        seq = (ctx + cont)[-(self.max_length + 1):]
+        n = min(len(cont), len(seq) - 1)
+        tokens = seq[:-1]
+        first = len(tokens) - n
+        return _Row(tokens, list(range(len(tokens))), [0] * len(tokens),
+                    [(req, list(range(first, len(tokens))), seq[-n:])])
 
-    def _score_sequences(self, seqs: list[tuple[list[int], int]], bar=None) -> list[tuple[float, bool]]:
-        """Score the last ``n`` tokens of each sequence; right-padded batches, longest first."""
-        results: list[tuple[float, bool] | None] = [None] * len(seqs)
-        seqs = [(s[-(self.max_length + 1):], n) for s, n in seqs]
-        order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i][0]))
-        for b in range(0, len(order), self.batch_size):
-            chunk = order[b:b + self.batch_size]
-            width = max(len(seqs[i][0]) - 1 for i in chunk)
-            ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)  # (B, T)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)  # (B, T)
-            for row, i in enumerate(chunk):
-                inp = seqs[i][0][:-1]
-                ids[row, :len(inp)] = torch.tensor(inp)
-                mask[row, :len(inp)] = 1
-            # only the positions that predict a continuation token go through the LM head
-            needed = sorted({p for i in chunk for p in range(len(seqs[i][0]) - 1 - seqs[i][1], len(seqs[i][0]) - 1)})
-            col = {p: k for k, p in enumerate(needed)}
-            kwargs = {"logits_to_keep": torch.tensor(needed, device=self.device)} if self._keep_arg else {}
-            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kwargs).logits
-            if not self._keep_arg:
-                logits = logits[:, needed]  # (B, K, V)
-            for row, i in enumerate(chunk):
-                toks, n = seqs[i]
-                end = len(toks) - 1
-                results[i] = _continuation_score(logits[row, [col[p] for p in range(end - n, end)]], toks[-n:])
-            if bar is not None:
-                bar.update(len(chunk))
+    def pack_pairs(self, pairs: Sequence[tuple[list[int], list[int]]]) -> list[_Row]:
+        """Rows for (context, continuation) token pairs: one row per shared context when it fits."""
+        if self.share_min <= 0:
+            return [self._plain_row(i, c, x) for i, (c, x) in enumerate(pairs)]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, (ctx, _) in enumerate(pairs):
+            groups.setdefault(tuple(ctx), []).append(i)
+        rows = []
+        for ctx, idx in groups.items():
+            ctx = list(ctx)
+            branches: dict[tuple[int, ...], int] = {}  # branch tokens (continuation minus its last) -> start
+            tokens, positions, segments = list(ctx), list(range(len(ctx))), [0] * len(ctx)
+            for i in idx:
+                b = tuple(pairs[i][1][:-1])
+                if b and b not in branches:
+                    branches[b] = len(tokens)
+                    tokens += b
+                    positions += range(len(ctx), len(ctx) + len(b))
+                    segments += [len(branches)] * len(b)
+            fits = len(tokens) <= self.max_length and all(len(ctx) + len(pairs[i][1]) <= self.max_length + 1
+                                                          for i in idx)
+            if len(ctx) < self.share_min or not fits:
+                rows += [self._plain_row(i, ctx, pairs[i][1]) for i in idx]
+                continue
+            targets = []
+            for i in idx:
+                cont = pairs[i][1]
+                start = branches.get(tuple(cont[:-1]), 0)
+                targets.append((i, [len(ctx) - 1] + list(range(start, start + len(cont) - 1)), list(cont)))
+            rows.append(_Row(tokens, positions, segments, targets))
+        return rows
+
+    def _batches(self, rows: list[_Row]) -> list[list[_Row]]:
+        """Longest first; at most batch_size rows and max_batch_tokens padded tokens per batch."""
+        order = sorted(rows, key=lambda r: -len(r.tokens))
+        batches, cur = [], []
+        for row in order:
+            width = len(cur[0].tokens) if cur else len(row.tokens)
+            if cur and (len(cur) >= self.batch_size or (len(cur) + 1) * width > self.max_batch_tokens):
+                batches.append(cur)
+                cur = []
+            cur.append(row)
+        return batches + ([cur] if cur else [])
+
+    def score_rows(self, rows: list[_Row], n_requests: int, desc: str = "loglikelihood",
+                   forward: Callable | None = None) -> list[tuple[float, bool]]:
+        """(sum of log-probs, all greedy) of every request target of ``rows``, indexed by request.
+
+        forward(batch, kwargs) -> logits [B, K, V] replaces the model call (used by the leave-one-layer-out
+        replay); the default calls the backend's model.
+        """
+        results: list[tuple[float, bool] | None] = [None] * n_requests
+        bar = tqdm(total=n_requests, desc=desc, disable=not self.progress, leave=False)
+        for batch in self._batches(rows):
+            logits, offsets = self._forward_rows(batch, forward)
+            for r, row in enumerate(batch):
+                for req, pos, tgt in row.targets:
+                    results[req] = _continuation_score(logits[r, [p + offsets[r] for p in pos]], tgt)
+                bar.update(len(row.targets))
+        bar.close()
+        missing = [i for i, v in enumerate(results) if v is None]
+        if missing:
+            raise RuntimeError(f"backend: {len(missing)} requests were not scored (first {missing[0]})")
         return results  # type: ignore[return-value]
 
-    def _score_shared(self, ctx: list[int], conts: list[list[int]]) -> list[tuple[float, bool]]:
-        """Run ``ctx`` once, then every continuation on a copy of its KV cache."""
+    def batch_inputs(self, batch: list[_Row]) -> tuple[dict, list[int]]:
+        """Model inputs of one batch (left-padded rows, tree mask) and each row's logit offset."""
+        width = max(len(r.tokens) for r in batch)
+        keep = max(r.n_keep for r in batch)
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)  # (B, W)
+        pos = torch.zeros((len(batch), width), dtype=torch.long)  # (B, W)
+        seg = torch.full((len(batch), width), -1, dtype=torch.long)  # (B, W); -1 = padding
+        for r, row in enumerate(batch):
+            n = len(row.tokens)
+            ids[r, width - n:] = torch.tensor(row.tokens)
+            pos[r, width - n:] = torch.tensor(row.positions)
+            seg[r, width - n:] = torch.tensor(row.segments)
+        self.stats["rows"] += len(batch)
+        self.stats["forward_calls"] += 1
+        self.stats["tokens"] += sum(len(r.tokens) for r in batch)
+        self.stats["padded_tokens"] += len(batch) * width
+        kwargs = {"input_ids": ids.to(self.device), "attention_mask": self._tree_mask(seg).to(self.device),
+                  "position_ids": pos.to(self.device), "use_cache": False}
+        if self._keep_arg:
+            kwargs["logits_to_keep"] = keep
+        # physical position p of row r -> index in the kept logits
+        return kwargs, [keep - len(r.tokens) for r in batch]
+
+    def _forward_rows(self, batch: list[_Row], forward: Callable | None):
+        kwargs, offsets = self.batch_inputs(batch)
+        keep = kwargs.get("logits_to_keep")
+        logits = forward(batch, kwargs) if forward is not None else self.model(**kwargs).logits
+        if keep is None:
+            keep = max(r.n_keep for r in batch)
+            logits = logits[:, -keep:]  # (B, K, V)
+        return logits, offsets
+
+    def _tree_mask(self, seg: torch.Tensor) -> torch.Tensor:
+        """Additive attention mask (B, 1, W, W): query i sees key j <= i of the context or of its own branch."""
+        width = seg.shape[1]
+        phys = torch.arange(width)
+        causal = phys[None, :, None] >= phys[None, None, :]  # (1, W, W)
+        key = seg[:, None, :]  # (B, 1, W)
+        allowed = causal & (key >= 0) & ((key == 0) | (key == seg[:, :, None]))  # (B, W, W)
+        allowed |= torch.eye(width, dtype=torch.bool)[None]  # padding queries see themselves (no empty rows)
+        mask = torch.zeros(allowed.shape, dtype=self.dtype)
+        mask.masked_fill_(~allowed, torch.finfo(self.dtype).min)
+        return mask[:, None]  # (B, 1, W, W)
+
+    # ------------------------------------------------------------------ generation
+    def _common_prefix(self, encs: list[list[int]]) -> list[int]:
+        """Longest token prefix shared by every context, leaving each at least one token of its own."""
+        if self.share_min <= 0 or len(encs) < 2:
+            return []
+        first, n = encs[0], min(len(e) for e in encs) - 1
+        k = 0
+        while k < n and all(e[k] == first[k] for e in encs):
+            k += 1
+        return first[:k] if k >= max(self.share_min, 2) else []
+
+    def _prefix_cache(self, prefix: list[int]):
+        if not prefix:
+            return None
+        ids = torch.tensor([prefix], device=self.device)  # (1, P)
         kwargs = {"logits_to_keep": 1} if self._keep_arg else {}
-        ctx_ids = torch.tensor([ctx], device=self.device)  # (1, C)
-        first = self.model(input_ids=ctx_ids, use_cache=True, **kwargs)
-        last = first.logits[0, -1:]  # (1, V) predicts the first continuation token
-        cache = first.past_key_values
-        width = max(len(c) for c in conts)
-        results = []
-        if width > 1:
-            cache.batch_repeat_interleave(len(conts))
-            ids = torch.full((len(conts), width - 1), self.pad_id, dtype=torch.long)  # (N, W-1)
-            mask = torch.ones((len(conts), len(ctx) + width - 1), dtype=torch.long)  # (N, C+W-1)
-            for row, c in enumerate(conts):
-                ids[row, :len(c) - 1] = torch.tensor(c[:-1])
-                mask[row, len(ctx) + len(c) - 1:] = 0
-            rest = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                              past_key_values=cache, use_cache=False).logits  # (N, W-1, V)
-        for row, c in enumerate(conts):
-            step = torch.cat([last, rest[row, :len(c) - 1]]) if len(c) > 1 else last  # (len(c), V)
-            results.append(_continuation_score(step, c))
-        return results
+        out = self.model(input_ids=ids, use_cache=True, **kwargs)
+        self.stats["tokens"] += len(prefix)
+        return out.past_key_values
 
-    def _generate(self, encs: list[list[int]], until: tuple[str, ...], max_new: int) -> list[str]:
-        """Greedy generation for one left-padded batch; returns the decoded new text."""
-        from transformers import GenerationConfig
-
-        encs = [e[-max(1, self.max_length - max_new):] for e in encs]
-        width = max(len(e) for e in encs)
-        ids = torch.full((len(encs), width), self.pad_id, dtype=torch.long)  # (B, T)
-        mask = torch.zeros((len(encs), width), dtype=torch.long)  # (B, T)
-        for row, e in enumerate(encs):
-            ids[row, width - len(e):] = torch.tensor(e)
-            mask[row, width - len(e):] = 1
-        gen_cfg = GenerationConfig(max_new_tokens=max_new, do_sample=False, pad_token_id=self.pad_id,
-                                   eos_token_id=self.tok.eos_token_id,
-                                   stop_strings=[s for s in until if s] or None)
-        out = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                  generation_config=gen_cfg, tokenizer=self.tok)  # (B, T + new)
-        return [self.tok.decode(row[width:], skip_special_tokens=True) for row in out.cpu()]
+    def _greedy(self, prefix: list[int], cache, suffixes: list[list[int]], until: tuple[str, ...],
+                max_new: int) -> list[str]:
+        """Greedy decoding of one batch: prefix (cached) + left-padded suffixes; rows leave the batch
+        once they produced EOS or a stop string. Returns the decoded new text of every row."""
+        n_p, width, n = len(prefix), max(len(s) for s in suffixes), len(suffixes)
+        ids = torch.full((n, width), self.pad_id, dtype=torch.long)  # (B, Q)
+        mask = torch.zeros((n, n_p + width), dtype=torch.long)  # (B, P + Q)
+        mask[:, :n_p] = 1
+        for r, s in enumerate(suffixes):
+            ids[r, width - len(s):] = torch.tensor(s)
+            mask[r, n_p + width - len(s):] = 1
+        pos = (mask.cumsum(1) - 1).clamp_min(0)[:, n_p:]  # (B, Q)
+        past = None
+        if cache is not None:
+            past = copy.deepcopy(cache)
+            past.batch_repeat_interleave(n)
+        kwargs = {"logits_to_keep": 1} if self._keep_arg else {}
+        self.stats["tokens"] += int(mask[:, n_p:].sum())
+        out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                         position_ids=pos.to(self.device), past_key_values=past, use_cache=True, **kwargs)
+        gen: list[list[int]] = [[] for _ in range(n)]
+        live = list(range(n))  # rows still generating, in batch order of the cache
+        eos = self.tok.eos_token_id
+        for step in range(max_new):
+            nxt = out.logits[:, -1].argmax(-1).tolist()  # (B_live,)
+            still = []
+            for k, r in enumerate(live):
+                if nxt[k] == eos:
+                    continue
+                gen[r].append(nxt[k])
+                text = self.tok.decode(gen[r], skip_special_tokens=True)
+                if not any(s and s in text for s in until):
+                    still.append(k)
+            self.stats["generated_tokens"] += len(live)
+            if not still or step == max_new - 1:
+                break
+            sel = torch.tensor(still)
+            live = [live[k] for k in still]
+            past = out.past_key_values
+            if len(still) < mask.shape[0]:
+                past.batch_select_indices(sel.to(self.device))
+                mask, pos = mask[sel], pos[sel]
+            mask = torch.cat([mask, torch.ones((len(live), 1), dtype=torch.long)], 1)  # (B_live, T + 1)
+            pos = pos[:, -1:] + 1  # (B_live, 1)
+            step_ids = torch.tensor([[gen[r][-1]] for r in live])  # (B_live, 1)
+            out = self.model(input_ids=step_ids.to(self.device), attention_mask=mask.to(self.device),
+                             position_ids=pos.to(self.device), past_key_values=past, use_cache=True, **kwargs)
+        return [self.tok.decode(g, skip_special_tokens=True) for g in gen]
 
 
 def _continuation_score(logits: torch.Tensor, targets: list[int]) -> tuple[float, bool]:

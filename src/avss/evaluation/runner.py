@@ -32,10 +32,17 @@ class TaskResult:
     chance: dict[str, float | None]
     higher_is_better: dict[str, bool]
     primary: str
+    ids: list = field(default_factory=list)  # document ids, in the order of ``items``
+    items: dict[str, list] = field(default_factory=dict)  # metric -> per-document item (float, or [ll, units])
     samples: list = field(default_factory=list)
 
-    def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "samples"}
+    def to_dict(self, items: bool = True) -> dict:
+        """JSON-ready record; ``items`` keeps the per-document values (what the paired bootstrap resamples)."""
+        skip = {"samples"} | (set() if items else {"ids", "items"})
+        out = {k: v for k, v in self.__dict__.items() if k not in skip}
+        if items:
+            out["items"] = {m: [list(v) if isinstance(v, tuple) else v for v in vals] for m, vals in self.items.items()}
+        return out
 
 
 def evaluate(backend, tasks: Sequence[Task], limits: Mapping[str, int | None] | None = None,
@@ -67,7 +74,8 @@ def evaluate(backend, tasks: Sequence[Task], limits: Mapping[str, int | None] | 
             task=task.name, n=len(docs), metrics={m: M.aggregate(m, v) for m, v in items.items()},
             stderr={m: M.stderr(m, v) for m, v in items.items()}, chance=task.chance(),
             higher_is_better={m: M.get_metric(m).higher_is_better for m in task.metrics},
-            primary=task.metrics[0], samples=samples)
+            primary=task.metrics[0], ids=[doc.get("id", d) for d, doc in enumerate(docs)], items=items,
+            samples=samples)
     return results
 
 
@@ -92,35 +100,74 @@ def _answer_all(backend, plan) -> dict[tuple[int, int, int], object]:
 
 
 def subsample(docs: list[dict], limit: int | None, seed: int) -> list[dict]:
-    """A seeded random subset of ``limit`` documents, kept in file order (all if limit is None)."""
+    """The first ``limit`` documents of a seeded permutation, kept in file order (all if limit is None).
+
+    Nested: with the same seed a smaller limit gives a subset of a larger one, so item sets of different
+    sizes (the decision ratio's, the sweep's) share their items and can be compared pairwise.
+    """
     if limit is None or limit >= len(docs):
         return docs
-    keep = sorted(random.Random(seed).sample(range(len(docs)), limit))
-    return [docs[i] for i in keep]
+    perm = random.Random(seed).sample(range(len(docs)), len(docs))
+    return [docs[i] for i in sorted(perm[:limit])]
 
 
-def load_tasks(spec: Mapping[str, Mapping], datasets_dir: str | Path, seed: int = 0) -> list[Task]:
+def draw_docs(rows: list[dict], limit: int | None, seed: int, n_shots: int = 0,
+              pool: Sequence[float] = (0.0, 1.0), where: str = "task") -> tuple[list[dict], list[dict]]:
+    """(evaluated documents, few-shot documents) from ``rows``.
+
+    pool: the fraction [lo, hi) of the file (in file order) the documents come from (e.g. SciQ's first
+    half is evaluated, its second half's support paragraphs calibrate the capture). The shots are the
+    first ``n_shots`` of a seeded permutation of the pool, never evaluated; the documents are the first
+    ``limit`` of the rest (nested, file order). A limit larger than what is left is an error naming ``where``.
+    """
+    lo, hi = (float(x) for x in pool)
+    if not 0.0 <= lo < hi <= 1.0:
+        raise PipelineError(f"{where}.pool: {list(pool)} is not a range 0 <= lo < hi <= 1")
+    part = rows[int(round(lo * len(rows))):int(round(hi * len(rows)))]
+    perm = random.Random(seed).sample(range(len(part)), len(part))
+    shots = [part[i] for i in perm[:n_shots]]
+    rest = perm[n_shots:]
+    if limit is not None and limit > len(rest):
+        raise PipelineError(f"{where}.limit: {limit} items requested, but the dataset has {len(rest)} "
+                            f"({len(rows)} rows, pool {[lo, hi]} holds {len(part)}, {n_shots} kept as few-shot examples)")
+    keep = rest if limit is None else rest[:limit]
+    return [part[i] for i in sorted(keep)], shots
+
+
+def load_tasks(spec: Mapping[str, Mapping], datasets_dir: str | Path, seed: int = 0,
+               where: str = "tasks") -> list[Task]:
     """Build tasks from ``{task name: options}`` and the download phase's dataset files.
 
-    Options: ``limit`` (documents, null = all), plus ``max_new_tokens`` (nq_open, trivia_qa),
-    ``norm`` (wikiqa), ``n_docs``/``words_per_doc``/``from_end`` (wiki).
+    Options: ``limit`` (documents, null = all; more than the dataset holds is an error), ``pool``
+    ([lo, hi) fraction of the file drawn from), ``fewshot`` (nq_open, trivia_qa: solved examples before
+    every question, drawn apart), ``max_new_tokens`` (nq_open, trivia_qa), ``norm`` (wikiqa),
+    ``n_docs``/``words_per_doc``/``from_end`` (wiki). ``where`` names the spec in errors.
     """
     tasks = []
     for name, opts in spec.items():
         if name not in TASKS:
-            raise PipelineError(f"unknown evaluation task {name!r}; known tasks: {sorted(TASKS)}")
+            raise PipelineError(f"{where}: unknown evaluation task {name!r}; known tasks: {sorted(TASKS)}")
         opts = dict(opts or {})
         path = Path(datasets_dir) / f"{name}{TASKS[name].file_suffix}"
         if not path.exists():
             raise PipelineError(f"task {name!r}: dataset file {path} not found (run the download phase)")
+        extra = {k: opts[k] for k in ("max_new_tokens", "norm") if k in opts}
         if name == "wiki":
-            docs = split_text(path.read_text(encoding="utf-8"), int(opts.get("n_docs", 8)),
-                              int(opts.get("words_per_doc", 192)), bool(opts.get("from_end", True)))
+            text = path.read_text(encoding="utf-8")
+            n_docs, words = int(opts.get("n_docs", 8)), int(opts.get("words_per_doc", 192))
+            docs = split_text(text, n_docs, words, bool(opts.get("from_end", True)))
+            if len(docs) < n_docs:
+                raise PipelineError(f"{where}.wiki.n_docs: {n_docs} documents of {words} words requested, "
+                                    f"{path} holds {len(docs)}")
         else:
-            docs = subsample(read_jsonl(path), opts.get("limit"), seed)
+            docs, shots = draw_docs(read_jsonl(path), opts.get("limit"), seed, int(opts.get("fewshot", 0)),
+                                    opts.get("pool", (0.0, 1.0)), where=f"{where}.{name}")
+            if opts.get("fewshot"):
+                if not hasattr(TASKS[name], "shots"):
+                    raise PipelineError(f"{where}.{name}.fewshot: only generative tasks (nq_open, trivia_qa) take few-shot examples")
+                extra["shots"] = shots
         if not docs:
             raise PipelineError(f"task {name!r}: {path} holds no usable documents")
-        extra = {k: opts[k] for k in ("max_new_tokens", "norm") if k in opts}
         task = TASKS[name](docs, **extra)
         if not task.docs:
             raise PipelineError(f"task {name!r}: no usable documents in {path} after filtering")

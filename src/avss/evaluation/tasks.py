@@ -114,17 +114,32 @@ class SST2(MultipleChoice):
 
 
 class GenerativeQA(Task):
-    """Greedy answer, cut at newline/period/comma, exact match against any gold alias."""
+    """Greedy answer, cut at newline/period/comma, exact match against any gold alias.
+
+    shots: solved examples put before every question, in lm-evaluation-harness's few-shot layout
+    (``description`` + each shot's question prompt + " " + its answer + ``shot_delimiter``); the same
+    primer for every item, so the backend runs it once and reuses its KV cache. A shot's answer is its
+    shortest gold alias. The shots must not be evaluated (``load_tasks`` draws them apart).
+    """
 
     metrics = ("exact_match",)
     drop_articles = False
+    shots: list = []
+    description = ""
+    shot_delimiter = "\n\n"
 
-    def __init__(self, docs, name=None, max_new_tokens: int = 16):
+    def __init__(self, docs, name=None, max_new_tokens: int = 16, shots: Sequence[dict] = ()):
         super().__init__(docs, name)
         self.max_new_tokens = int(max_new_tokens)
+        self.shots = list(shots)
+        self.primer = self.description + "".join(
+            f"{self.question(d)} {min(d['answers'], key=len)}{self.shot_delimiter}" for d in self.shots)
+
+    def question(self, doc: dict) -> str:
+        raise NotImplementedError
 
     def prompt(self, doc: dict) -> str:
-        raise NotImplementedError
+        return self.primer + self.question(doc)
 
     def requests(self, doc):
         return [GenerateRequest(self.prompt(doc), GEN_STOPS, self.max_new_tokens)]
@@ -139,15 +154,17 @@ class GenerativeQA(Task):
 class NQOpen(GenerativeQA):
     name = "nq_open"
     drop_articles = True
+    description = "Answer these questions:\n\n"  # the harness's nq_open description and delimiter
+    shot_delimiter = "\n"
 
-    def prompt(self, doc):
-        return f"Answer these questions:\nQ: {doc['question']}?\nA:"
+    def question(self, doc):
+        return f"Q: {doc['question']}?\nA:"
 
 
 class TriviaQA(GenerativeQA):
     name = "trivia_qa"
 
-    def prompt(self, doc):
+    def question(self, doc):
         return f"Question: {doc['question']}?\nAnswer:"
 
 

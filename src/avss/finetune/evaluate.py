@@ -54,7 +54,7 @@ def evaluate_run(model_dir: str, base_dir: str, variant: str, fold: int, eval_di
     backend = load_hf_backend(model_dir, **dict(backend_opts or {}))
     results = evaluate(backend, tasks)
     out = {"variant": variant, "fold": fold, "model": str(model_dir), "layers": info.get("layers"),
-           "results": {name: res.to_dict() for name, res in results.items()}}
+           "results": {name: res.to_dict(items=False) for name, res in results.items()}}
     write_json(out_json, out)
     log.info("%s fold %d: %s", variant, fold, {n: r.metrics for n, r in results.items()})
     return out

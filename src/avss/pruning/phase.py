@@ -4,7 +4,9 @@
 - results/score/*.png                      (``run_score_plots``)
 - results/prune/<method>/<ratio|nK>/       (``run_prune_model``; see ``avss.pruning.prune``)
 - results/evaluate_pruning/evaluations.json + timings.json (``run_evaluate_pruning``; ``avss.pruning.sweep``)
-- results/evaluate_pruning/ table, metrics, summary, plots (``run_report_pruning``; ``avss.pruning.report``)
+- results/evaluate_pruning/damage.json     (``run_layer_damage``: every layer removed alone; ``avss.pruning.damage``)
+- results/evaluate_pruning/ table, metrics, summary, plots (``run_report_pruning``; ``avss.pruning.report``,
+  the proxies-vs-damage study ``avss.pruning.study``)
 """
 from __future__ import annotations
 
@@ -13,15 +15,18 @@ from pathlib import Path
 
 from avss.activations import load_capture
 from avss.hf_io import load_pretrained
+from avss.sites import load_sites
 from avss.stats import HistSpec
 from pipeutil.device import resolve_device
 from pipeutil.io import PipelineError, write_json
 
+from .damage import run_layer_damage as layer_damage_phase
 from .plots import plot_scores_file
 from .prune import save_pruned
 from .report import report_pruning
 from .scores import ScoreConfig, ScoreInputs, score_all
-from .sweep import run_evaluate_pruning
+from .sweep import run_evaluate_pruning  # noqa: F401  (the rule evaluate_pruning calls it from here)
+from .variants import calibration_scores, variant_scores
 
 
 def score_config(p: dict) -> ScoreConfig:
@@ -34,8 +39,13 @@ def score_config(p: dict) -> ScoreConfig:
                        seed=int(p["seed"]), methods=tuple(p["methods"]))
 
 
-def run_score_layers(npz_path, json_path, ppl_path, p: dict, out_json) -> dict:
-    """Every method's per-layer scores, ranking and selections -> scores.json."""
+def run_score_layers(npz_path, json_path, ppl_path, p: dict, out_json, sites: dict | None = None) -> dict:
+    """Every method's per-layer scores, ranking and selections -> scores.json.
+
+    sites: {calibration name: (npz, json)} of capture_sites; the AVSS variants (``p['variants']``) become
+    methods, computed on calibration ``p['calibration']``; ``_calibrations`` holds every capture-derived
+    proxy on every calibration text (avss.pruning.variants).
+    """
     res = load_capture(npz_path, json_path)
     try:
         ppl = json.loads(Path(ppl_path).read_text()) if ppl_path else None
@@ -43,6 +53,18 @@ def run_score_layers(npz_path, json_path, ppl_path, p: dict, out_json) -> dict:
         raise PipelineError(f"{ppl_path}: cannot read the leave-one-out perplexities ({exc})") from exc
     cfg = score_config(p)
     scores = score_all(ScoreInputs(res.layers, res.angular, HistSpec(**res.meta["config"]["hist"]), ppl), cfg)
+    calibrations = {}
+    if sites:
+        captured = {name: load_sites(*paths) for name, paths in sites.items()}
+        primary = p.get("calibration", "wiki")
+        if primary not in captured:
+            raise PipelineError(f"score.calibration: {primary!r} is not a captured calibration ({sorted(captured)})")
+        scores.update(variant_scores(captured[primary], p.get("variants") or {}, cfg))
+        calibrations = {name: calibration_scores(c, p.get("variants") or {}, cfg) for name, c in captured.items()}
+    elif p.get("variants"):
+        raise PipelineError("score.variants: the AVSS variants need the capture_sites statistics (none given)")
+    if calibrations:
+        scores["_calibrations"] = calibrations
     meta = {"n_layers": len(res.layers), "model_dir": res.meta.get("model_dir"), "n_tokens": res.meta["n_tokens"],
             "capture": res.meta["config"], "score": p}
     write_json(out_json, {"_meta": meta, **scores})
@@ -51,7 +73,7 @@ def run_score_layers(npz_path, json_path, ppl_path, p: dict, out_json) -> dict:
 
 def selection_of(scores: dict, method: str, sel: str) -> list[int]:
     """Layers of ``method`` at ``sel`` ("0.25" = ratio, "n8" = count) from scores.json content."""
-    if method not in scores or method == "_meta":
+    if method not in scores or method.startswith("_"):
         raise PipelineError(f"prune.save: method {method!r} is not in scores.json (methods: "
                             f"{[m for m in scores if m != '_meta']})")
     table, key = (scores[method]["selected_count"], sel[1:]) if sel.startswith("n") else (scores[method]["selected"], sel)
@@ -76,8 +98,16 @@ def run_score_plots(scores_json, per_layer_png, avss_png) -> None:
     plot_scores_file(scores_json, per_layer_png, avss_png)
 
 
-def run_report_pruning(evaluations_json, out: dict, summary: dict) -> list:
-    """Retention table, DVC metrics, plots and the generated summary of the sweep (``out``: name -> path)."""
-    return report_pruning(evaluations_json, out, summary)
+def run_report_pruning(evaluations_json, out: dict, p: dict, damage_json=None, scores_json=None,
+                       calibration: str = "wiki") -> list:
+    """Retention table, DVC metrics, plots and the generated summary of the sweep, with the measured-damage
+    study when ``damage_json`` is given (``out``: name -> path; ``p``: the evaluate_pruning section)."""
+    return report_pruning(evaluations_json, out, p["summary"], p.get("bootstrap"), damage_json, scores_json,
+                          calibration)
+
+
+def run_layer_damage(model_dir, datasets_dir, p: dict, out_json, threads=None, timings_json=None) -> dict:
+    """Every layer removed alone on the damage items (``p``: the evaluate_pruning section) -> damage.json."""
+    return layer_damage_phase(model_dir, datasets_dir, p, out_json, threads, timings_json)
 
 

@@ -11,7 +11,7 @@ from pipeutil.figures import plt, save_figure
 
 def plot_per_layer(scores: dict, path, ratio: str = "0.25") -> None:
     """One panel per method: per-layer importance, layers removed at ``ratio`` in red."""
-    methods = [m for m in scores if m != "_meta"]
+    methods = [m for m in scores if not m.startswith("_")]
     fig, axes = plt.subplots(len(methods), 1, figsize=(8, 1.8 * len(methods)), sharex=True, squeeze=False,
                              layout="constrained")
     for ax, m in zip(axes[:, 0], methods):
@@ -45,7 +45,7 @@ def plot_avss_parts(scores: dict, path) -> None:
 
 def plot_scores_file(scores_json, per_layer_png, avss_png) -> None:
     scores = json.loads(Path(scores_json).read_text())
-    keys = list(next(v for k, v in scores.items() if k != "_meta")["selected"])
+    keys = list(next(v for k, v in scores.items() if not k.startswith("_"))["selected"])
     plot_per_layer(scores, per_layer_png, "0.25" if "0.25" in keys or not keys else keys[len(keys) // 2])
     if "avss" in scores:
         plot_avss_parts(scores, avss_png)

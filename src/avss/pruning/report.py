@@ -1,107 +1,176 @@
-"""Retention table (CSV/JSON), plots and the generated markdown summary of a pruning sweep."""
+"""Retention table (CSV/JSON), plots and the generated markdown summary of a pruning sweep.
+
+Every number comes with a 95 % paired-bootstrap interval (avss.pruning.uncertainty); the summary says
+"A keeps more than B" only when the interval of A - B excludes 0, otherwise that the two are
+indistinguishable at this sample size, with the smallest difference the run could have detected.
+"""
 from __future__ import annotations
 
 import csv
 import io
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from pipeutil.bootstrap import check_n_boot
 from pipeutil.figures import plt, save_figure
 from pipeutil.io import PipelineError, write_json, write_text
 
-from .retention import mean_retention, retention_rows
+from . import study as S
+from . import uncertainty as U
 
-COLUMNS = ["method", "ratio", "n_removed", "removed", "task", "metric", "primary", "higher_is_better", "n",
-           "dense", "pruned", "stderr", "chance", "retention", "chance_adjusted_retention"]
+IV = ("", "_low", "_high")
+COLUMNS = (["method", "ratio", "n_removed", "removed", "task", "metric", "primary", "higher_is_better", "n", "chance"]
+           + [f"{k}{s}" for k in ("dense", "pruned", "retention", "chance_adjusted_retention", "change") for s in IV])
 
 
-def table_rows(sweep: Mapping) -> list[dict]:
-    """One row per (method, ratio, task, metric) from the sweep record of :func:`run_sweep`."""
+def table_rows(sweep: Mapping, rs: U.Resampler) -> list[dict]:
+    """One row per (method, ratio, task, metric) with intervals; rows keep ``_boot`` (for means over tasks)."""
     evals = sweep["evaluations"]
     if "dense" not in evals:
         raise PipelineError("evaluations: the dense model (ratio 0) was not evaluated")
-    rows = []
+    rows, cache = [], {}
     for run in sweep["runs"]:
-        rows += retention_rows(evals["dense"], evals[run["key"]], method=run["method"], ratio=run["ratio"],
-                               n_removed=len(run["removed"]), removed=" ".join(map(str, run["removed"])))
+        if run["key"] not in cache:
+            cache[run["key"]] = [row for task, res in evals[run["key"]].items()
+                                 for row in U.compare(evals["dense"][task], res, rs)]
+        for row in cache[run["key"]]:
+            rows.append({"method": run["method"], "ratio": run["ratio"], "n_removed": len(run["removed"]),
+                         "removed": " ".join(map(str, run["removed"])), **row})
     return rows
 
 
-def write_table(rows: Sequence[dict], csv_path: str | Path, json_path: str | Path) -> None:
-    """retention.csv (every row) and metrics.json (nested, for `dvc metrics show`)."""
+def write_table(rows: Sequence[dict], csv_path: str | Path, json_path: str | Path, extra: Mapping | None = None) -> None:
+    """retention.csv (every row) and metrics.json (nested, for `dvc metrics show`; ``extra`` merged in)."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     write_text(csv_path, buf.getvalue())
     nested: dict = {"dense": {}}
     for r in rows:
-        nested["dense"].setdefault(r["task"], {})[r["metric"]] = r["dense"]
+        nested["dense"].setdefault(r["task"], {})[r["metric"]] = {f"score{s}": r[f"dense{s}"] for s in IV}
         if r["ratio"] == 0:
             continue
         cell = nested.setdefault(r["method"], {}).setdefault(f"{r['ratio']:g}", {}).setdefault(r["task"], {})
-        cell[r["metric"]] = {"score": r["pruned"], "retention": r["retention"],
-                             "chance_adjusted_retention": r["chance_adjusted_retention"]}
-    write_json(json_path, nested)
+        cell[r["metric"]] = {**{f"score{s}": r[f"pruned{s}"] for s in IV},
+                             **{f"{k}{s}": r[f"{k}{s}"] for k in ("retention", "chance_adjusted_retention") for s in IV},
+                             "n": r["n"]}
+    write_json(json_path, {**nested, **dict(extra or {})})
 
 
 def _fmt(x, digits: int = 3) -> str:
-    return "n/a" if x is None else f"{x:.{digits}f}"
+    return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{digits}f}"
 
 
-def _reference_verdict(ref: Sequence[dict], reference: str, ratio: float, threshold: float) -> list[str]:
-    """The yes/no answer for the reference method and its per-task table."""
-    defined = [r for r in ref if r["retention"] is not None]
-    ok = [r for r in defined if r["retention"] >= threshold]
-    undefined = [r["task"] for r in ref if r["retention"] is None]
-    verdict = "no" if len(ok) < len(defined) else ("yes" if not undefined else "yes where defined")
-    lines = [(f"**Does {reference} at {ratio:.1%} keep at least {threshold:.0%} of the dense model on every task? "
-              f"{verdict}** ({len(ok)} of {len(defined)} tasks with a defined retention; removed layers: "
-              f"{ref[0]['removed']})."), ""]
-    if undefined:
-        lines += [f"Retention is undefined (dense score 0) on: {', '.join(undefined)}.", ""]
-    lines += ["| task | metric | n | dense | pruned ± s.e. | retention | chance | chance-adjusted | kept |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for r in ref:
-        kept = "n/a" if r["retention"] is None else ("yes" if r["retention"] >= threshold else "no")
-        err = "" if r["stderr"] is None else f" ± {_fmt(r['stderr'])}"
-        lines.append(f"| {r['task']} | {r['metric']} | {r['n']} | {_fmt(r['dense'])} | {_fmt(r['pruned'])}{err} "
-                     f"| {_fmt(r['retention'])} | {_fmt(r['chance'])} | {_fmt(r['chance_adjusted_retention'])} | {kept} |")
-    return lines
+def _ci(r: Mapping, key: str, digits: int = 3) -> str:
+    if r.get(key) is None:
+        return "n/a"
+    return f"{_fmt(r[key], digits)} [{_fmt(r[key + '_low'], digits)}, {_fmt(r[key + '_high'], digits)}]"
 
 
-def summary_markdown(rows: Sequence[dict], ratio: float = 0.25, reference: str = "avss",
-                     threshold: float = 0.9) -> str:
-    """Answer: does ``reference`` at ``ratio`` keep >= threshold of the dense model on every task,
-    and which method keeps the most (mean retention of the primary metrics)?"""
+def _at(rows: Sequence[dict], ratio: float) -> list[dict]:
     at = [r for r in rows if abs(r["ratio"] - ratio) < 1e-9 and r["primary"]]
     if not at:
         raise PipelineError(f"summary: no pruned evaluation at ratio {ratio} (ratios: {sorted({r['ratio'] for r in rows})})")
+    return at
+
+
+def _reference_verdict(ref: Sequence[dict], reference: str, ratio: float, threshold: float) -> list[str]:
+    """Does the reference keep >= threshold on every task? yes / no only where the interval decides."""
+    def kept(r):
+        if r["retention"] is None:
+            return "n/a"
+        return "yes" if r["retention_low"] >= threshold else ("no" if r["retention_high"] < threshold else "undecided")
+    marks = [kept(r) for r in ref]
+    defined = [m for m in marks if m != "n/a"]
+    verdict = ("no" if "no" in defined else "undecided at this sample size" if "undecided" in defined
+               else "yes" if len(defined) == len(marks) else "yes where defined")
+    lines = [(f"**Does {reference} at {ratio:.1%} keep at least {threshold:.0%} of the dense model on every task? "
+              f"{verdict}** ({defined.count('yes')} of {len(defined)} tasks with the whole 95 % interval of the "
+              f"retention at or above {threshold:.0%}; removed layers: {ref[0]['removed']})."), ""]
+    undefined = [r["task"] for r, m in zip(ref, marks) if m == "n/a"]
+    if undefined:
+        lines += [f"Retention is undefined (dense score 0) on: {', '.join(undefined)}.", ""]
+    lines += ["| task | metric | n | dense | pruned | retention | chance | chance-adjusted | kept |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for r, m in zip(ref, marks):
+        lines.append(f"| {r['task']} | {r['metric']} | {r['n']} | {_ci(r, 'dense')} | {_ci(r, 'pruned')} "
+                     f"| {_ci(r, 'retention')} | {_fmt(r['chance'])} | {_ci(r, 'chance_adjusted_retention')} | {m} |")
+    return lines
+
+
+def method_means(at: Sequence[dict], key: str = "retention") -> dict[str, U.Boot | None]:
+    """Mean over the tasks (primary metrics) where every method's ``key`` is defined, resample by resample."""
+    methods = list(dict.fromkeys(r["method"] for r in at))
+    tasks = [t for t in dict.fromkeys(r["task"] for r in at)
+             if all(r["_boot"][key] is not None and math.isfinite(r["_boot"][key].estimate)
+                    for r in at if r["task"] == t)]
+    return {m: U.mean_boot([r["_boot"][key] for r in at if r["method"] == m and r["task"] in tasks]) if tasks else None
+            for m in methods}
+
+
+def _pairwise(means: Mapping[str, U.Boot | None], n_tasks: int) -> list[str]:
+    ranked = sorted((m for m in means if means[m] is not None), key=lambda m: -means[m].estimate)
+    if len(ranked) < 2:
+        return []
+    lines = ["| A | B | A - B (mean retention) | verdict |", "|---|---|---|---|"]
+    best = ranked[0]
+    for other in ranked[1:]:
+        iv = (means[best] - means[other]).interval(n_tasks)
+        lines.append(f"| {best} | {other} | {iv.estimate:+.3f} [{iv.low:+.3f}, {iv.high:+.3f}] "
+                     f"| {U.verdict(best, other, iv)} |")
+    return lines
+
+
+def summary_markdown(rows: Sequence[dict], ratio: float = 0.25, reference: str = "avss", threshold: float = 0.9,
+                     study: Sequence[str] = ()) -> str:
+    """The generated summary: the reference verdict, every method's retention per task with intervals,
+    the ranking with paired differences against the best, then the ``study`` sections (measured damage)."""
+    at = _at(rows, ratio)
     ref = [r for r in at if r["method"] == reference]
     lines = [f"# Pruning retention summary (ratio {ratio:g})", ""]
-    if ref:
-        lines += _reference_verdict(ref, reference, ratio, threshold)
-    else:
-        lines.append(f"Method {reference!r} is not in the scores file; no verdict.")
-    means = {m: mean_retention([r for r in at if r["method"] == m]) for m in dict.fromkeys(r["method"] for r in at)}
-    ranking = sorted(means, key=lambda m: -(means[m] if means[m] is not None else -1.0))
-    top = means[ranking[0]]
-    best = [m for m in ranking if means[m] is not None and top is not None and abs(means[m] - top) < 1e-12]
-    lines += ["", (f"**Method that keeps the most at {ratio:.1%}: {' = '.join(best) or 'n/a'}** (mean retention of "
-                   "the primary metrics over the tasks where it is defined; methods removing the same layers tie)."), "",
-              "| method | removed layers | mean retention | mean chance-adjusted retention |", "|---|---|---|---|"]
-    for m in ranking:
-        mine = [r for r in at if r["method"] == m]
-        lines.append(f"| {m} | {mine[0]['removed']} | {_fmt(means[m])} "
-                     f"| {_fmt(mean_retention(mine, 'chance_adjusted_retention'))} |")
-    lines += ["", ("Retention = pruned / dense (dense / pruned for perplexity). Scores are on sub-samples "
-                   "(n per task in retention.csv); ± is one standard error, so differences smaller than about "
-                   "two standard errors are noise. Chance-adjusted = (pruned - chance) / (dense - chance); "
-                   "n/a where the dense model is not above chance."), ""]
-    return "\n".join(lines)
+    if not ref:
+        raise PipelineError(f"evaluate_pruning.summary.reference: {reference!r} is not computed by the score phase "
+                            f"(methods: {sorted({r['method'] for r in at})})")
+    lines += _reference_verdict(ref, reference, ratio, threshold)
+    tasks = list(dict.fromkeys(r["task"] for r in at))
+    methods = list(dict.fromkeys(r["method"] for r in at))
+    lines += ["", f"## Retention of every method at {ratio:.1%} (primary metric, 95 % paired-bootstrap interval)", "",
+              "| method | removed | " + " | ".join(f"{t} ({next(r['metric'] for r in at if r['task'] == t)}, n = "
+                                                  f"{next(r['n'] for r in at if r['task'] == t)})" for t in tasks) + " |",
+              "|---|---|" + "---|" * len(tasks)]
+    for m in methods:
+        mine = {r["task"]: r for r in at if r["method"] == m}
+        lines.append(f"| {m} | {next(iter(mine.values()))['removed']} | "
+                     + " | ".join(_ci(mine[t], "retention") if t in mine else "n/a" for t in tasks) + " |")
+    means = method_means(at)
+    adj = method_means(at, "chance_adjusted_retention")
+    ranked = sorted(methods, key=lambda m: -(means[m].estimate if means[m] is not None else -math.inf))
+    lines += ["", f"## Which method keeps the most at {ratio:.1%}?", "",
+              ("Mean retention of the primary metrics over the tasks where every method's is defined (tasks "
+              "resampled independently, methods paired on the same items)."), "",
+              "| method | mean retention | mean chance-adjusted retention |", "|---|---|---|"]
+    for m in ranked:
+        lines.append(f"| {m} | {_boot_ci(means[m], len(tasks))} | {_boot_ci(adj[m], len(tasks))} |")
+    pair = _pairwise(means, len(tasks))
+    if pair:
+        lines += ["", "Paired differences against the method with the highest mean retention:", "", *pair]
+    lines += ["", ("Retention = pruned / dense (dense / pruned for perplexity); chance-adjusted = (pruned - chance) / "
+                   "(dense - chance), n/a where the dense model is not above chance. Brackets: 95 % percentile interval "
+                   "of a paired bootstrap over items (perplexity: over documents); 'smallest detectable difference' = "
+                   "2.8 x the bootstrap s.e. of the difference (95 % level, 80 % power)."), ""]
+    return "\n".join([*lines, *study])
+
+
+def _boot_ci(b: U.Boot | None, n: int) -> str:
+    if b is None:
+        return "n/a"
+    iv = b.interval(n)
+    return f"{_fmt(iv.estimate)} [{_fmt(iv.low)}, {_fmt(iv.high)}]"
 
 
 def plot_layer_scores(per_layer: Mapping[str, Sequence[float]], path: str | Path) -> None:
@@ -122,22 +191,26 @@ def plot_layer_scores(per_layer: Mapping[str, Sequence[float]], path: str | Path
 
 
 def plot_retention(rows: Sequence[dict], path: str | Path, threshold: float = 0.9) -> None:
-    """Retention of the primary metric vs pruning ratio, one panel per task, one line per method."""
+    """Retention of the primary metric vs pruning ratio with 95 % intervals, one panel per task."""
     prim = [r for r in rows if r["primary"]]
     tasks = sorted({r["task"] for r in prim})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(3.6 * len(tasks), 3.4), squeeze=False, sharey=True)
+    methods = sorted({r["method"] for r in prim})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.6 * len(tasks), 3.6), squeeze=False, sharey=True)
     for ax, task in zip(axes[0], tasks):
-        for method in sorted({r["method"] for r in prim}):
-            pts = sorted((r["ratio"], r["retention"]) for r in prim
+        for k, method in enumerate(methods):
+            pts = sorted((r["ratio"], r["retention"], r["retention_low"], r["retention_high"]) for r in prim
                          if r["task"] == task and r["method"] == method and r["retention"] is not None)
             if pts:
-                ax.plot(*zip(*pts), marker="o", label=method)
+                x, y, lo, hi = (np.array(v, dtype=float) for v in zip(*pts))
+                x = x + (k - len(methods) / 2) * 0.003  # small offsets keep overlapping error bars apart
+                ax.errorbar(x, y, yerr=[np.maximum(y - lo, 0), np.maximum(hi - y, 0)],  # a percentile interval may miss the estimate
+                             marker="o", ms=3, capsize=2, label=method)
         ax.axhline(threshold, color="grey", ls="--", lw=1)
         metric = next(r["metric"] for r in prim if r["task"] == task)
-        ax.set_title(f"{task} ({metric})")
+        ax.set_title(f"{task} ({metric})", fontsize=9)
         ax.set_xlabel("pruning ratio")
-    axes[0, 0].set_ylabel("retention")
-    axes[0, -1].legend(fontsize=8, loc="best")
+    axes[0, 0].set_ylabel("retention (95 % interval)")
+    axes[0, -1].legend(fontsize=6, loc="best")
     save_figure(fig, path)
 
 
@@ -156,22 +229,72 @@ def plot_removed_heatmap(runs: Sequence[Mapping], n_layers: int, path: str | Pat
     save_figure(fig, path)
 
 
-def write_report(sweep: Mapping, out: Mapping[str, str | Path], ratio: float = 0.25,
-                 reference: str = "avss", threshold: float = 0.9) -> list[dict]:
-    """Write every report output; ``out`` maps csv, metrics, summary, layer_scores, retention, heatmap to paths."""
-    rows = table_rows(sweep)
-    text = summary_markdown(rows, ratio, reference, threshold)  # fails before anything is written
-    write_table(rows, out["csv"], out["metrics"])
+def write_report(sweep: Mapping, out: Mapping[str, str | Path], ratio: float = 0.25, reference: str = "avss",
+                 threshold: float = 0.9, n_boot: int = 2000, seed: int = 0, damage: Mapping | None = None,
+                 scores: Mapping | None = None, calibration: str = "wiki") -> list[dict]:
+    """Write every report output; ``out`` maps csv, metrics, summary, layer_scores, retention, heatmap (and,
+    with ``damage``, proxies, damage_csv, calibration, damage_ranks) to paths. Everything is computed before
+    the first file is written, so bad input leaves nothing."""
+    rs = U.Resampler(n_boot, seed)
+    rows = table_rows(sweep, rs)
+    at = _at(rows, ratio)
+    extra, study, files = {}, [], {}
+    if damage is not None:
+        per_layer = {m: v for m, v in sweep["per_layer"].items() if v}
+        means = method_means(at)
+        n_tasks = len({r["task"] for r in at})
+        dmg = S.damage_rows(damage, rs)
+        proxies = S.proxy_rows(per_layer, damage, rs, at)
+        _, versus = S.avss_vs_reference(per_layer, damage, rs, means, n_tasks)
+        calib = S.calibration_rows(scores["_calibrations"], damage, rs, ratio, calibration) \
+            if scores and scores.get("_calibrations") else []
+        study = S.study_markdown(proxies, damage, versus, calib, ratio)
+        extra = {"proxies": {r["method"]: {k: v for k, v in r.items() if k != "method"} for r in proxies},
+                 "calibration": {f"{r['method']}@{r['calibration']}": {k: v for k, v in r.items()
+                                                                       if k not in ("method", "calibration")}
+                                 for r in calib}}
+        files = {"proxies": proxies, "damage_csv": dmg, "calibration": calib}
+    text = summary_markdown(rows, ratio, reference, threshold, study)
+    write_table(rows, out["csv"], out["metrics"], extra)
+    for key, table in files.items():
+        _write_csv(table, out[key])
     write_text(out["summary"], text)
     plot_layer_scores(sweep["per_layer"], out["layer_scores"])
     plot_retention(rows, out["retention"], threshold)
     plot_removed_heatmap(sweep["runs"], sweep["n_layers"], out["heatmap"])
+    if damage is not None:
+        S.plot_damage_ranks({m: v for m, v in sweep["per_layer"].items() if v}, files["damage_csv"], damage,
+                            out["damage_ranks"])
     return rows
 
 
-def report_pruning(evaluations_json: str | Path, out: Mapping[str, str | Path], summary: Mapping) -> list[dict]:
-    """Phase ``evaluate_pruning``, report step: evaluations.json -> table, metrics, plots, summary."""
-    sweep = json.loads(Path(evaluations_json).read_text())
-    return write_report(sweep, out, ratio=float(summary.get("ratio", 0.25)),
-                        reference=str(summary.get("reference", "avss")),
-                        threshold=float(summary.get("threshold", 0.9)))
+def _write_csv(rows: Sequence[dict], path) -> None:
+    cols = list(dict.fromkeys(k for r in rows for k in r)) or ["method"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buf.getvalue())
+
+
+def _read(path, what: str) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PipelineError(f"{path}: cannot read {what} ({exc})") from exc
+
+
+def report_pruning(evaluations_json: str | Path, out: Mapping[str, str | Path], summary: Mapping,
+                   bootstrap: Mapping | None = None, damage_json=None, scores_json=None,
+                   calibration: str = "wiki") -> list[dict]:
+    """Phase ``evaluate_pruning``, report step: evaluations.json (+ damage.json, scores.json) -> tables,
+    metrics, plots, summary. ``bootstrap``: {n_boot, seed} (evaluate_pruning.bootstrap)."""
+    boot = dict(bootstrap or {})
+    n_boot = check_n_boot(boot.get("n_boot", 2000), "evaluate_pruning.bootstrap.n_boot")
+    sweep = _read(evaluations_json, "the pruning evaluations")
+    damage = _read(damage_json, "the measured damage") if damage_json else None
+    scores = _read(scores_json, "the layer scores") if scores_json else None
+    return write_report(sweep, out, ratio=float(summary.get("ratio", 0.25)), reference=str(summary.get("reference", "avss")),
+                        threshold=float(summary.get("threshold", 0.9)), n_boot=n_boot, seed=int(boot.get("seed", 0)),
+                        damage=damage, scores=scores, calibration=calibration)
+

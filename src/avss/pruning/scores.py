@@ -16,11 +16,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from avss.stats import HistSpec, LayerStats, fraction_below, layer_variance, quantile_threshold
+from avss.stats import (
+    HistSpec,
+    LayerStats,
+    fraction_below,
+    layer_variance,
+    quantile_threshold,
+)
 from pipeutil.io import PipelineError
 
 SPARSITY_MODES = ("absolute", "relative", "quantile")
 COMBINATIONS = ("ratio", "variance_only", "density_product")
+VARIANCE_SCALES = ("raw", "input_meansq")
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,7 @@ class ScoreConfig:
     sparsity_value: float = 0.01  # the epsilon, the relative factor or the quantile
     combination: str = "ratio"  # ratio NAV/NAS (paper) | variance_only | density_product NAV*(1-S)
     guard_delta: float = 1e-3  # added to every layer's sparsity before normalising (zero guard)
+    variance_scale: str = "raw"  # raw | input_meansq: variance / E[x_in^2] of the layer (scale-free)
     cumulative_budget: float = 0.25  # cumulative rule: drop lowest normalised scores summing <= budget
     ratios: tuple[float, ...] = (0.125, 0.25, 0.375)  # pruning ratios of the sweep, each in (0, 1)
     counts: tuple[int, ...] = ()  # optional absolute numbers of layers to remove (key "selected_count")
@@ -169,10 +177,17 @@ class ScoreInputs:
     angular: np.ndarray  # [L + 1, L + 1]
     spec: HistSpec
     ppl: dict | None = None  # {"dense": float, "without": [float] * L} (avss.layer_ppl)
+    in_meansq: np.ndarray | None = None  # [L] E[x_in^2] per layer (capture_sites); variance_scale input_meansq
 
 
 def _avss(inp: ScoreInputs, cfg: ScoreConfig) -> tuple[np.ndarray, dict]:
     var = layer_variance(inp.layers, cfg.variance_axis)
+    if cfg.variance_scale == "input_meansq":  # scale-free: the residual stream's growth with depth divided out
+        if inp.in_meansq is None or len(inp.in_meansq) != len(var):
+            raise PipelineError("variance_scale input_meansq needs E[x_in^2] per layer (results/capture/sites_*.npz)")
+        var = var / np.asarray(inp.in_meansq, dtype=np.float64)
+    elif cfg.variance_scale != "raw":
+        raise PipelineError(f"variance_scale: {cfg.variance_scale!r} is not one of {list(VARIANCE_SCALES)}")
     sp, thr = layer_sparsity(inp.layers, inp.spec, cfg.sparsity_mode, cfg.sparsity_value)
     parts = avss(var, sp, cfg.combination, cfg.guard_delta)
     extra = {"variance": var, "sparsity": sp, "sparsity_threshold": thr, "nav": parts["nav"],
