@@ -43,7 +43,7 @@ bench: $(STAMP)
 
 bench-env:  ## the optional `bench` extra (lm-eval, pinned in requirements.lock) in its own environment
 	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/python -m pip install -c requirements.lock "lm-eval==0.4.13" torch transformers datasets
+	$(BENCH_VENV)/bin/python -m pip install -c requirements.lock "lm-eval==0.4.13" accelerate torch transformers datasets
 
 report: $(STAMP)
 	$(BIN)/snakemake --report report.html
