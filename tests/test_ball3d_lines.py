@@ -114,6 +114,37 @@ def test_a_start_thirty_metres_off_is_an_error_not_a_bad_camera(plate):
         align_camera(plate, gt.K, gt.dist, R0, t0, lines_cfg(), "cam0")
 
 
+def test_a_start_trapped_in_a_wrong_minimum_restarts_around_it(plate, monkeypatch):
+    """test_3005 cam2 of the default run: a centre 3.3 m off the nominal one trapped the alignment (residual
+    1.8 px, 42 % of the line pixels explained); restarting 2 m around it recovered the pose (0.6 cm). Here the
+    trap is forced: the fit from the initial centre fails its checks; a restart must win, or, with restarts
+    off or all failing, the error names the camera and calibrate.lines.restart_step_m."""
+    import ball3d.calibration.linereg as LR
+
+    gt = gt_camera()
+    R0, t0 = _perturbed(gt, 1.0, 1.0)
+    real, starts = LR._align_from, []
+
+    def trapped(plate_, K, dist, R, t, cfg, camera, origin=None):
+        starts.append(-R.T @ t)
+        if np.allclose(-R.T @ t, -R0.T @ t0):
+            raise LR._CheckFailed(f"camera {camera!r}: pitch-line alignment failed: forced trap")
+        return real(plate_, K, dist, R, t, cfg, camera, origin)
+
+    monkeypatch.setattr(LR, "_align_from", trapped)
+    fit = align_camera(plate, gt.K, gt.dist, R0, t0, lines_cfg(restart_step_m=2.0), "cam0")
+    err = camera_errors(Camera("cam0", gt.K, gt.dist, fit.R, fit.t, W, H), gt)
+    assert fit.restart >= 1 and fit.summary()["line_restart"] == fit.restart
+    assert err["centre_cm"] < 15 and err["rotation_deg"] < 0.15, err
+    assert len(starts) == 11 and np.allclose(np.linalg.norm(np.array(starts[1:]) - starts[0], axis=1), 2.0)
+    assert 0.5 < fit.moved_m < 4.0  # measured from the initial guess, not from the restart centre
+    with pytest.raises(PipelineError, match="camera 'cam0': pitch-line alignment failed: forced trap$"):
+        align_camera(plate, gt.K, gt.dist, R0, t0, lines_cfg(restart_step_m=0.0), "cam0")
+    monkeypatch.setattr(LR, "_align_from", lambda *a, **k: (_ for _ in ()).throw(LR._CheckFailed("camera 'cam0': x")))
+    with pytest.raises(PipelineError, match=r"also from 10 restarts 2 m around .*restart_step_m"):
+        align_camera(plate, gt.K, gt.dist, R0, t0, lines_cfg(restart_step_m=2.0), "cam0")
+
+
 def test_dense_model_covers_every_marking_on_the_ground():
     X = dense_model(0.25)
     assert np.all(X[:, 2] == 0)

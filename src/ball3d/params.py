@@ -274,6 +274,11 @@ class CalibrateLines(Section):
     )
     max_move_m: float = Req(8.0, "A larger camera-centre move from the initial guess is a failure, m.", gt=0)
     max_turn_deg: float = Req(15.0, "A larger rotation from the initial guess is a failure, degrees.", gt=0)
+    restart_step_m: float = Req(
+        2.0,
+        "A fit failing the checks restarts from 10 camera centres this far around the initial one (+-x, +-y, the horizontal diagonals, +-z); the passing fit with the smallest median residual wins; 0 = off, metres.",
+        ge=0,
+    )
 
 
 class Calibrate(Section):

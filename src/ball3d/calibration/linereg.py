@@ -16,6 +16,7 @@ guess) raise a PipelineError naming the camera: never a silently bad camera.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -49,13 +50,14 @@ class LineFit:
     turned_deg: float  # rotation from the initial guess
     R_dt: np.ndarray | None = None  # pose after the distance-transform stages (before the sub-pixel step)
     t_dt: np.ndarray | None = None
+    restart: int = 0  # 0 = the fit from the initial guess; i = the i-th centre of restart_centres
 
     def summary(self) -> dict:
         return {"line_residual_px": round(self.residual_px, 3), "line_rms_px": round(self.rms_px, 3),
                 "line_points": self.n_points, "line_inlier_frac": round(self.inlier_frac, 4),
                 "line_explained_frac": round(self.explained_frac, 4),
                 "line_pixels": self.line_pixels, "moved_from_initial_m": round(self.moved_m, 3),
-                "turned_from_initial_deg": round(self.turned_deg, 3)}
+                "turned_from_initial_deg": round(self.turned_deg, 3), "line_restart": self.restart}
 
 
 def background_plate(video: str, n_samples: int) -> np.ndarray:
@@ -335,13 +337,54 @@ def fit_quality(ev: LineEvidence, X: np.ndarray, R, t, K, dist, gate_px: float) 
     return float(np.median(d[hit])), float(np.sqrt(np.mean(d[hit] ** 2))), float(hit.mean()), explained
 
 
+def restart_centres(C0: np.ndarray, step_m: float) -> list[np.ndarray]:
+    """Camera centres the alignment restarts from when the fit from the initial guess fails its checks:
+    ``step_m`` away along +-x, +-y (the pitch plane), the four horizontal diagonals and +-z, in this fixed order."""
+    offs = [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (1, 1, 0), (1, -1, 0), (-1, 1, 0), (-1, -1, 0),
+            (0, 0, 1), (0, 0, -1)]
+    return [C0 + step_m * np.asarray(o, float) / np.linalg.norm(o) for o in offs]
+
+
 def align_camera(plate: np.ndarray, K: np.ndarray, dist: np.ndarray, R0: np.ndarray, t0: np.ndarray, cfg: dict,
                  camera: str) -> LineFit:
     """Pose of one camera from the lines of its background plate, starting at (R0, t0).
 
     ``cfg`` is params ``calibrate.lines``; its pixel values are for 1920 px wide images and are
     scaled with the image width. Raises PipelineError naming the camera when the fit is not trustworthy.
+
+    A camera centre off by a few metres from the initial guess can trap the coarse-to-fine alignment in a
+    local minimum (a wrong pose whose lines half overlap: residual ~2 px, ~40 % of the line pixels
+    explained). When the fit from the initial guess fails the quality checks, the alignment restarts from
+    the centres of :func:`restart_centres` (``restart_step_m``; 0 = off) with the same aim, and the passing fit
+    with the smallest median residual is kept (``restart`` of the fit says which start won). The checks
+    themselves, including the distance moved from the initial guess, are unchanged.
     """
+    try:
+        return _align_from(plate, K, dist, R0, t0, cfg, camera)
+    except _CheckFailed as first:
+        step = float(cfg.get("restart_step_m", 0.0))
+        if step <= 0:
+            raise
+        fits = []
+        for i, C in enumerate(restart_centres(-R0.T @ t0, step)):
+            try:
+                fit = _align_from(plate, K, dist, R0, -R0 @ C, cfg, camera, origin=(R0, t0))
+            except PipelineError:  # failed checks, or too few model points in view from this start
+                continue
+            fits.append(dataclasses.replace(fit, restart=i + 1))
+        if not fits:
+            raise PipelineError(f"{first}; also from {len(restart_centres(np.zeros(3), step))} restarts "
+                                f"{step:g} m around the initial centre (calibrate.lines.restart_step_m)") from None
+        return min(fits, key=lambda f: f.residual_px)
+
+
+class _CheckFailed(PipelineError):
+    """The alignment ran but its result failed the quality checks (a restart may still succeed)."""
+
+
+def _align_from(plate, K, dist, R0, t0, cfg: dict, camera: str, origin=None) -> LineFit:
+    """One alignment from (R0, t0); ``origin`` (default the start) is the pose the move checks measure from."""
+    Ro, to = origin if origin is not None else (R0, t0)
     sc = plate.shape[1] / 1920.0
     hint = "provide landmarks_px.json clicks for it (docs/vision.md) or check scenes.cameras (the initial pose)"
     ev = line_evidence(plate, round(_scaled(cfg, "tophat_px", sc, 3)), cfg["noise_k"], cfg["rel_threshold"],
@@ -366,7 +409,7 @@ def align_camera(plate: np.ndarray, K: np.ndarray, dist: np.ndarray, R0: np.ndar
                                _scaled(cfg, "subpixel_loss_px", sc, 0.25), int(cfg["max_iterations"]))
     med, rms, inl, expl = fit_quality(ev, used, R, t, K, dist, stages[-1].trunc_px)
     fit = LineFit(R=R, t=t, residual_px=med, rms_px=rms, n_points=len(used), inlier_frac=inl, explained_frac=expl,
-                  line_pixels=n_pix, moved_m=float(np.linalg.norm(R.T @ t - R0.T @ t0)), turned_deg=_turn_deg(R, R0),
+                  line_pixels=n_pix, moved_m=float(np.linalg.norm(R.T @ t - Ro.T @ to)), turned_deg=_turn_deg(R, Ro),
                   R_dt=R_dt, t_dt=t_dt)
     _check(fit, cfg, camera, hint, sc)
     return fit
@@ -389,4 +432,4 @@ def _check(fit: LineFit, cfg: dict, camera: str, hint: str, sc: float) -> None:
         why.append(f"the pose moved {fit.moved_m:.1f} m / {fit.turned_deg:.1f} deg from the initial guess "
                    f"(limits calibrate.lines.max_move_m={cfg['max_move_m']}, max_turn_deg={cfg['max_turn_deg']})")
     if why:
-        raise PipelineError(f"camera {camera!r}: pitch-line alignment failed: {'; '.join(why)}; {hint}")
+        raise _CheckFailed(f"camera {camera!r}: pitch-line alignment failed: {'; '.join(why)}; {hint}")
