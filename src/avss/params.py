@@ -448,12 +448,8 @@ class EvaluatePruningTasks(Section):
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
     sciq: EvaluatePruningTasksSciq = Opt(EvaluatePruningTasksSciq, "SciQ multiple choice (acc, acc_norm).")
     sst2: EvaluatePruningTasksSst2 = Opt(EvaluatePruningTasksSst2, "SST-2 sentiment (acc).")
-    nq_open: EvaluatePruningTasksNqOpen = Opt(
-        EvaluatePruningTasksNqOpen, "NQ-open greedy answers (exact match, articles dropped)."
-    )
-    trivia_qa: EvaluatePruningTasksTriviaQa = Opt(
-        EvaluatePruningTasksTriviaQa, "TriviaQA greedy answers (exact match against any alias)."
-    )
+    nq_open: EvaluatePruningTasksNqOpen = Absent("NQ-open greedy answers (exact match, articles dropped).")
+    trivia_qa: EvaluatePruningTasksTriviaQa = Absent("TriviaQA greedy answers (exact match against any alias).")
     truthful_qa: EvaluatePruningTasksTruthfulQa = Absent("TruthfulQA MC1 and MC2 after the fixed QA primer.")
     wikiqa: EvaluatePruningTasksWikiqa = Absent("WikiQA answer-sentence ranking (MAP, MRR, top-1 accuracy).")
     wiki: EvaluatePruningTasksWiki = Opt(
