@@ -168,3 +168,53 @@ def test_falling_behind_real_time_drops_whole_frame_sets_and_counts_them(rig):
     frames = [r["frame"] for r in seen if r["type"] == "frame"]
     assert res.summary["dropped_frame_sets"] > 0 and len(frames) + res.summary["dropped_frame_sets"] <= 16
     assert frames == sorted(set(frames)) and seen[-1]["dropped_frame_sets"] == res.summary["dropped_frame_sets"]
+
+
+def test_live_phase_writes_track_records_overlay_and_is_scored_beside_batch(rig, tmp_path):
+    from ball3d.evaluation.phase import run_evaluate_vision_live, run_metrics
+    from ball3d.live.phase import run_live_overlay, run_live_scene_rule
+    from ball3d.records import Track3D  # noqa: F401  (the layout of the tracks)
+
+    scene_dir, calib, ckpt, params, truth = rig
+    live = {"pace": "fast", "queue_frames": 2, "threads": 1, "covariance": True, "trail_frames": 4}
+    out = {k: str(tmp_path / n) for k, n in (("t", "track.json"), ("r", "records.jsonl"), ("m", "timing.json"))}
+    s = run_live_scene_rule(str(scene_dir / "truth.json"), str(calib), str(ckpt), params, live, 1,
+                            out["t"], out["r"], out["m"])
+    assert s["complete"] and s["frame_sets"] == 16
+    track = json.loads(Path(out["t"]).read_text())
+    assert set(track["tracks"]) == {"live_filtered", "live_fixed_lag"} and "latency_ms" not in json.dumps(track)
+    assert json.loads(Path(out["r"]).read_text().splitlines()[-1])["type"] == "summary"
+    assert set(json.loads(Path(out["m"]).read_text())["latency_ms"]) >= {"total", "detect", "smoother"}
+    videos = {c: str(tmp_path / "ov" / f"{c}.avi") for c in CAMS}
+    run_live_overlay(str(scene_dir / "truth.json"), str(calib), out["t"], out["r"], 4, videos, str(tmp_path / "top.png"))
+    assert all(read_video(v).shape == (16, 180, 320, 3) for v in videos.values()) and (tmp_path / "top.png").stat().st_size
+    # evaluate_vision: the live tracks beside a batch track (here the live fixed-lag track itself: ratio 1)
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps({"scene_id": truth["scene_id"],
+                                  "tracks": {"streaming_fixed_lag": track["tracks"]["live_fixed_lag"]}}))
+    m = run_metrics([str(bundle)], [str(scene_dir / "truth.json")], str(tmp_path / "metrics.json"),
+                    str(tmp_path / "scenes.md"), ("streaming_fixed_lag", "live_fixed_lag"), [out["t"]])
+    assert {"live_filtered", "live_fixed_lag", "streaming_fixed_lag"} <= set(m["overall"])
+    assert m["live_vs_batch"]["rmse_ratio"] == 1.0 and m["live_vs_batch"]["within_20pct"] is True
+    assert "live_fixed_lag" in (tmp_path / "scenes.md").read_text()
+    lat = run_evaluate_vision_live([out["r"]], str(tmp_path / "metrics.json"), str(tmp_path / "lat.json"),
+                                   str(tmp_path / "live.md"))
+    assert lat["latency_ms"]["total"]["n"] == 16 and "RMSE ratio live / batch: 1.000" in (tmp_path / "live.md").read_text()
+    with pytest.raises(PipelineError, match="no bundle output"):  # a live track of a scene nobody solved
+        run_metrics([], [], str(tmp_path / "m2.json"), None, ("graph_smoothed",), [out["t"]])
+
+
+def test_live_phase_refuses_a_scene_whose_source_ends_early_and_writes_nothing(rig, tmp_path):
+    import shutil
+
+    from ball3d.live.phase import run_live_scene
+
+    scene_dir, calib, ckpt, params, _ = rig
+    copy_dir = tmp_path / "scene"
+    shutil.copytree(scene_dir, copy_dir)
+    write_video(copy_dir / "cam1.avi", read_video(scene_dir / "cam1.avi")[:9], 25.0)
+    out = [str(tmp_path / n) for n in ("track.json", "records.jsonl", "timing.json")]
+    live = {"pace": "fast", "queue_frames": 2, "threads": 1, "covariance": False}
+    with pytest.raises(PipelineError, match=r"cam1\.avi.*stopped after 9 frames"):
+        run_live_scene(str(copy_dir / "truth.json"), str(calib), str(ckpt), params, live, *out)
+    assert not any(Path(p).exists() for p in out)
