@@ -39,6 +39,7 @@ if config["vision"]["enabled"]:  # vision branch (src/ball3d), in pipeline order
     include: "workflow/rules/train_detector.smk"
     include: "workflow/rules/detect.smk"
     include: "workflow/rules/bundle.smk"
+    include: "workflow/rules/live.smk"
     include: "workflow/rules/evaluate_vision.smk"
 
 

@@ -16,11 +16,15 @@ from repo_copy import ROOT
 
 SRC = ROOT / "src"
 STAGES = {"avss": {"capture", "pruning", "eavss", "finetune", "data", "evaluation"},
-          "ball3d": {"scenes", "calibration", "preprocess", "detection", "fusion", "evaluation"}}
+          "ball3d": {"scenes", "calibration", "preprocess", "detection", "fusion", "evaluation", "live"}}
 HARNESS = {"avss.evaluation"}  # below the avss shared layer: every avss module may import it
 # stage -> stage arrows that are part of the plan (one, with its reason)
 ALLOWED_CROSS = {("ball3d.evaluation", "ball3d.fusion"):  # the accuracy sweeps run the bundle's solver
-                 "ball3d.evaluation.metrics -> ball3d.fusion.solve.solve_scene"}
+                 "ball3d.evaluation.metrics -> ball3d.fusion.solve.solve_scene",
+                 # the live tracker joins the stages' own per-frame parts, frame by frame (issue 14)
+                 ("ball3d.live", "ball3d.preprocess"): "ball3d.live.tracker -> Preprocessor (the Numba chain)",
+                 ("ball3d.live", "ball3d.detection"): "ball3d.live.tracker -> Roi3DLoop, the checkpoint loader",
+                 ("ball3d.live", "ball3d.fusion"): "ball3d.live.tracker -> FixedLagStream (the fixed-lag smoother)"}
 # optional heavy dependencies, imported where first needed so that light jobs never load them
 DEFERRED_OK = ("torch", "transformers", "datasets", "numba", "pip")
 

@@ -108,7 +108,7 @@ def test_dvc_metrics_show_fits_a_terminal_and_plots_have_data_curves(smoke_repo)
     assert curve[0] == "step,loss" and len(curve) > 2
 
 
-VISION_PHASES = ("scenes", "calibrate", "preprocess", "train_detector", "detect", "bundle", "evaluate_vision")
+VISION_PHASES = ("scenes", "calibrate", "preprocess", "train_detector", "detect", "bundle", "live", "evaluate_vision")
 
 
 def is_timing_file(rel: str) -> bool:
@@ -127,6 +127,11 @@ def test_vision_chain_solves_the_smoke_scene_with_the_hand_set_detector(smoke_re
     assert all(smoothed["meta"]["missing"].values())  # every missing frame has its reason
     metrics = json.loads((smoke_repo / "results/evaluate_vision/metrics_heatmap.json").read_text())
     assert metrics["overall"]["graph_smoothed"]["mean_coverage"] >= 0.5
+    # the live tracker ran on the test scene (scored beside batch) and on the real one (tracked only)
+    assert {"live_fixed_lag", "streaming_fixed_lag"} <= set(metrics["overall"]) and "rmse_ratio" in metrics["live_vs_batch"]
+    real = json.loads((smoke_repo / "results/live/real/match1/track.json").read_text())
+    assert real["summary"]["complete"] and real["summary"]["frame_sets"] == 20
+    assert (smoke_repo / "results/live/overlay/top_view.png").stat().st_size > 0
 
 
 def test_vision_phases_rerun_byte_identical_except_timing_files(smoke_repo, tmp_path):

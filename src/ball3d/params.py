@@ -633,6 +633,27 @@ class Bundle(Section):
     )
 
 
+class Live(Section):
+    """The live tracker run on the scenes' videos (phase live; python -m ball3d.live); see docs/vision_live.md."""
+
+    splits: list[Literal["train", "val", "test", "real"]] = Req(
+        ["test"],
+        "Scene splits tracked live (results/live/<split>/<scene_id>/); real = the scenes.real footage (tracked, not evaluated).",
+        min_length=1,
+    )
+    pace: Literal["fast", "realtime"] = Req(
+        "fast",
+        "fast = the videos as fast as possible (queues block, nothing dropped, reproducible track); realtime = each video read at its frame rate like a camera (a full queue drops the frame).",
+    )
+    queue_frames: int = Req(4, "Frames buffered per camera between its decoding thread and the tracker.", ge=1)
+    threads: int = Req(2, "CPU threads of torch and the Numba kernels (the rule's Snakemake threads).", ge=1)
+    covariance: bool = Req(True, "Write the smoother's marginal covariance of every frame (m^2) in the records.")
+    overlay_scene: str | None = Req(
+        None, "Scene id of the overlay videos and the top view; null (or an unknown id) = the first scene of live.splits with ground truth."
+    )
+    trail_frames: int = Req(12, "Frames of the reprojected 3D track drawn behind the ball in the overlay videos.", ge=0)
+
+
 class EvaluateVisionSweepsBase(Section):
     """params.yaml: evaluate_vision.sweeps.base."""
 
@@ -696,10 +717,10 @@ class EvaluateVision(Section):
     table_methods: list[
         Literal[
             "dlt", "ransac", "ransac_seq", "graph_robust", "graph_smoothed", "graph_smoothed_skew",
-            "streaming_filtered", "streaming_fixed_lag",
+            "streaming_filtered", "streaming_fixed_lag", "live_filtered", "live_fixed_lag",
         ]
     ] = Req(
-        ["graph_smoothed", "ransac_seq"],
+        ["graph_smoothed", "ransac_seq", "streaming_fixed_lag", "live_fixed_lag"],
         "Methods tabulated per scene in results/evaluate_vision/scenes_<detector>.md (RMSE, median, p95, coverage, wrong fixes, missing).",
         min_length=1,
     )
@@ -720,5 +741,6 @@ SECTIONS: dict[str, type[Section | RootModel]] = {
     "train_detector": TrainDetector,
     "detect": Detect,
     "bundle": Bundle,
+    "live": Live,
     "evaluate_vision": EvaluateVision,
 }

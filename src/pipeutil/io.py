@@ -21,6 +21,10 @@ TIMING_FILES = [
     "results/detect/*/*/*.timing.json",  # per camera: seconds, frames/s; roi3d: association ms per frame
     "results/bundle/*/*/*.timing.json",  # seconds per method, fusion ms per frame, streaming update ms
     "results/evaluate_vision/sweeps_timing.json",  # seconds and fusion ms per frame of every sweep case
+    "results/live/*/*/records.jsonl",  # live tracker: one record per frame set, with its latencies
+    "results/live/*/*/timing.json",  # live tracker: seconds, frame sets/s, latency p50/p95/max per stage
+    "results/evaluate_vision/live_latency.json",  # live tracker latencies pooled over the scenes, frame sets/s
+    "results/evaluate_vision/live.md",  # live beside batch, with the latency table
 ]
 
 

@@ -5,6 +5,7 @@ rule evaluate_vision_metrics:
     input:
         tracks=lambda wc: eval_pairs(wc.detector)[0],
         truth=lambda wc: eval_pairs(wc.detector)[1],
+        live=lambda wc: live_eval_files(wc.detector),  # live tracks, scored beside the batch methods
     output:
         metrics="results/evaluate_vision/metrics_{detector}.json",
         table="results/evaluate_vision/scenes_{detector}.md",
@@ -75,6 +76,25 @@ rule evaluate_vision_sweeps:
         "../scripts/evaluate_vision_sweeps.py"
 
 
+rule evaluate_vision_live:
+    input:
+        records=live_files("records.jsonl"),
+        metrics="results/evaluate_vision/metrics_heatmap.json",
+    output:
+        latency="results/evaluate_vision/live_latency.json",
+        page=report(
+            "results/evaluate_vision/live.md", category="Vision", subcategory="Live"
+        ),
+    log:
+        log_of("evaluate_vision_live"),
+    benchmark:
+        bench_of("evaluate_vision_live")
+    conda:
+        "../envs/pipeline.yaml"
+    script:
+        "../scripts/evaluate_vision_live.py"
+
+
 rule evaluate_vision_views:
     input:
         metrics=f"results/evaluate_vision/metrics_{config['evaluate_vision']['detector']}.json",
@@ -130,5 +150,10 @@ rule phase_evaluate_vision:
                 "results/evaluate_vision/sweeps_timing.json",
                 "results/evaluate_vision/sweeps.png",
             ]
+            + (
+                list(rules.evaluate_vision_live.output)
+                if "heatmap" in config["bundle"]["detectors"]
+                else []
+            )
             + list(rules.evaluate_vision_views.output),
         ),

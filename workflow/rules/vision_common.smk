@@ -149,3 +149,49 @@ def plot_scene_inputs(wc):
     if b["cameras"] == "calibrated":
         out["cameras"] = f"results/calibrate/{sp}/{sc}"
     return out
+
+
+def live_scenes():
+    """(split, scene_id) of the scenes tracked live (params `live.splits`)."""
+    return vision_scenes(config["live"]["splits"])
+
+
+def live_files(name):
+    """results/live/<split>/<scene_id>/<name> of every live scene."""
+    return [f"results/live/{sp}/{sc}/{name}" for sp, sc in live_scenes()]
+
+
+def live_scene_inputs(wc):
+    """The scene's videos and truth, its calibrated cameras and the heatmap checkpoint (as detect_scene)."""
+    base = f"results/scenes/{wc.split}/{wc.scene}"
+    out = {
+        "truth": f"{base}/truth.json",
+        "videos": [f"{base}/{c}.avi" for c in scene_cams(wc.split, wc.scene)],
+        "calib": f"results/calibrate/{wc.split}/{wc.scene}",
+    }
+    if config["detect"]["checkpoint"] is None:
+        out["model"] = "results/train_detector/model.pt"
+    else:
+        out["checkpoint"] = file_inputs(
+            config["detect"]["checkpoint"], "detect.checkpoint"
+        )
+    return out
+
+
+def live_overlay_scene():
+    """The scene of the overlay videos: live.overlay_scene, else the first live scene with truth."""
+    scenes = [s for s in live_scenes() if s[0] != "real"] or live_scenes()
+    want = config["live"]["overlay_scene"]
+    return next((s for s in scenes if s[1] == want), scenes[0])
+
+
+def live_eval_files(detector):
+    """Live tracks of the scenes evaluate_vision scores (heatmap only: the live tracker runs that detector)."""
+    if detector != "heatmap":
+        return []
+    live = set(live_scenes())
+    return [
+        f"results/live/{sp}/{sc}/track.json"
+        for sp, sc in vision_scenes(config["bundle"]["splits"])
+        if sp != "real" and (sp, sc) in live
+    ]

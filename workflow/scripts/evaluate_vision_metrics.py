@@ -6,5 +6,5 @@ smk = snakemake  # noqa: F821  (the object Snakemake gives every script)
 
 with rule_logging(smk.log[0], smk.output) as log:
     out = run_evaluate_vision_metrics(list(smk.input.tracks), list(smk.input.truth), smk.output.metrics,
-                                      smk.output.table, smk.params.table_methods)
+                                      smk.output.table, smk.params.table_methods, list(smk.input.live))
     log.info("%d scenes evaluated", len(out["scenes"]))

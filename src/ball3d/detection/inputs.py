@@ -174,16 +174,24 @@ def load_prep_clip(npz: str | Path, cam: Camera, scale: float, low_light: bool =
         raise PipelineError(f"{npz}: holds camera {name!r} but the calibration file is for {cam.name!r}")
     if expected_frames is not None and len(frames) != expected_frames:
         raise PipelineError(f"{npz}: {len(frames)} frames, but the scene truth says {expected_frames}")
-    w, h = det_shape((cam.width, cam.height), scale)
-    if (w, h) != (frames.shape[2], frames.shape[1]):
-        fx, fy = w / frames.shape[2], h / frames.shape[1]
-        A = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5], [0, 0, 1.0]])
-        K_out = A @ K_out
-        frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames])
-        fg = np.stack([cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) for m in fg])
+    frames, fg, K_out = fit_prep(frames, fg, K_out, det_shape((cam.width, cam.height), scale))
     return CameraClip(camera=cam.name, gray=standardise(grey(frames)), fg=np.clip(fg.astype(np.float32), 0, 1),
                       full_size=(cam.width, cam.height), low_light=low_light, lens=Lens(K_out, cam.K, cam.dist),
                       color=standardise_color(frames) if color else None, meta={"source": str(npz), "scale": scale})
+
+
+def fit_prep(frames: np.ndarray, fg: np.ndarray, K_out: np.ndarray,
+             size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pre-processed frames (T, h, w, 3), masks (T, h, w) and their K_out resampled to the detector's
+    (w, h) when it differs (frame by frame: the live tracker calls it on one frame at a time)."""
+    w, h = size
+    if (w, h) == (frames.shape[2], frames.shape[1]):
+        return frames, fg, K_out
+    fx, fy = w / frames.shape[2], h / frames.shape[1]
+    A = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5], [0, 0, 1.0]])
+    frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames])
+    fg = np.stack([cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) for m in fg])
+    return frames, fg, A @ K_out
 
 
 def load_truth(scene_dir: str | Path) -> dict:

@@ -132,8 +132,8 @@ class CamState:
     stats: dict = field(default_factory=lambda: {"full_frames": 0, "roi_frames": 0, "fallbacks": 0,
                                                  "roi_from_3d": 0, "roi_from_2d": 0, "weak_kept": 0,
                                                  "disagreements": 0})
-    rows: list = field(default_factory=list)  # per frame [[u, v, score], ...] full-res
-    cands: list = field(default_factory=list)  # per frame (n, 3) detector px
+    rows: dict = field(default_factory=dict)  # frame -> [[u, v, score], ...] full-res
+    cands: dict = field(default_factory=dict)  # frame -> (n, 3) detector px
 
 
 @contextlib.contextmanager
@@ -206,56 +206,100 @@ def rescore(st: CamState, cam: Camera, clip: CameraClip, xyz: np.ndarray, t: int
     st.rows[t] = to_full_res(clip, [st.cands[t]])[0]
 
 
-def detect_scene_roi3d(model: HeatmapNet, clips: list[CameraClip], cams: list[Camera], p: DetectParams,
-                       fps: float, acfg: AssocConfig, ball_radius_m: float = BALL_RADIUS_M,
-                       timing: dict | None = None) -> tuple[dict, dict]:
-    """All cameras frame-synchronously; returns per_camera rows (full-res) and statistics (per camera
-    frame counts, plus "scene": frames with a 3D fix, the monitor's verdicts and its events). ``timing``,
-    when given, receives the wall-clock figures (per camera seconds and frames/s; scene seconds,
-    association ms per frame, camera-frames/s)."""
-    by_name = {c.camera: c for c in clips}
-    missing = [c.name for c in cams if c.name not in by_name]
-    if missing:
-        raise PipelineError(f"detect.mode roi3d: calibrated cameras {missing} have no video clip")
-    clips = [by_name[c.name] for c in cams]
-    if len({c.n_frames for c in clips}) != 1:
-        raise PipelineError(f"detect.mode roi3d: cameras disagree on the number of frames: "
-                            f"{ {c.camera: c.n_frames for c in clips} }")
-    P = np.stack([c.P for c in cams])  # (V, 3, 4) undistorted projection matrices
-    pred = Predictor3D(fps, p.max_gap, ball_radius_m)
-    mon = TrackMonitor(p.monitor, fps)
-    states = [CamState() for _ in cams]
-    gate = max(acfg.gate_px, acfg.reassoc_gate_px)
-    run = {"n_fix": 0, "assoc_s": 0.0, "search_left": 0, "banned": None, "ban_until": -1, "verdicts": {}, "events": []}
-    t_start = time.perf_counter()
-    with _quiet("ball3d.association"):
-        for t in range(clips[0].n_frames):
+@dataclass
+class FrameStep:
+    """What one frame set of the roi3d loop produced."""
+    frame: int
+    fix: FrameFix  # the frame's cross-camera fix (xyz None when missing, with the reason)
+    verdict: Verdict  # the monitor's verdict (verdict.report: whether the fix may be reported)
+    cand: np.ndarray  # (V, K, 3) undistorted candidates of the frame (NaN padded), what the fix came from
+    detect_s: float  # seconds of the network passes of every camera
+    assoc_s: float  # seconds of the association
+    rows: list  # per camera the frame's candidates [[u, v, score], ...] in distorted full-res px (after rescoring)
+
+
+class Roi3DLoop:
+    """The frame-synchronous roi3d loop, one frame set at a time: ``step(t)`` runs every camera on frame
+    t of its clip (the clip must hold frame t and the frames the network stacks before it), associates
+    and updates the 3D prediction and the monitor. The batch detector (``detect_scene_roi3d``) and the
+    live tracker (``ball3d.live``) drive the same loop; frame indices must increase (gaps are allowed:
+    the predictions coast over them). ``keep=False`` forgets each frame's candidates after its step
+    (a live run would otherwise grow without bound)."""
+
+    def __init__(self, model: HeatmapNet, clips: list[CameraClip], cams: list[Camera], p: DetectParams,
+                 fps: float, acfg: AssocConfig, ball_radius_m: float = BALL_RADIUS_M, keep: bool = True):
+        by_name = {c.camera: c for c in clips}
+        missing = [c.name for c in cams if c.name not in by_name]
+        if missing:
+            raise PipelineError(f"detect.mode roi3d: calibrated cameras {missing} have no video clip")
+        self.model, self.cams, self.p, self.acfg, self.keep = model, cams, p, acfg, keep
+        self.clips = [by_name[c.name] for c in cams]
+        self.P = np.stack([c.P for c in cams])  # (V, 3, 4) undistorted projection matrices
+        self.pred = Predictor3D(fps, p.max_gap, ball_radius_m)
+        self.mon = TrackMonitor(p.monitor, fps)
+        self.states = [CamState() for _ in cams]
+        self.gate = max(acfg.gate_px, acfg.reassoc_gate_px)
+        self.run = {"n_fix": 0, "assoc_s": 0.0, "search_left": 0, "banned": None, "ban_until": -1, "verdicts": {},
+                    "events": []}
+
+    def step(self, t: int) -> FrameStep:
+        p, run, cams, clips, states = self.p, self.run, self.cams, self.clips, self.states
+        with _quiet("ball3d.association"):
             search = run["search_left"] > 0
             if t > run["ban_until"]:
                 run["banned"] = None
-            xyz = None if search else pred.predict(t)
+            xyz = None if search else self.pred.predict(t)
+            t_det = 0.0
             for st, clip, c in zip(states, clips, roi_centres(cams, clips, xyz, p.roi_size / 2)):
                 t0 = time.perf_counter()
                 centre, from_3d = (None, False) if search else _centre(st, c, t, p)
                 # a weak crop where the 3D track says the ball is: occluded in this camera, the others carry the track
-                cands = detect_frame(model, clip, t, centre, p, st.stats, fallback=p.roi3d_fallback or not from_3d)
+                cands = detect_frame(self.model, clip, t, centre, p, st.stats, fallback=p.roi3d_fallback or not from_3d)
                 st.stats["weak_kept"] += int(from_3d and not p.roi3d_fallback and not confident(cands, p))
                 st.stats["search_frames"] = st.stats.get("search_frames", 0) + int(search)
-                st.cands.append(cands)
-                st.rows.append(to_full_res(clip, [cands])[0])
-                st.seconds += time.perf_counter() - t0
+                st.cands[t] = cands
+                st.rows[t] = to_full_res(clip, [cands])[0]
+                dt = time.perf_counter() - t0
+                st.seconds += dt
+                t_det += dt
             t0 = time.perf_counter()
-            frame = pad_candidates(cams, {c.name: [st.rows[t]] for c, st in zip(cams, states)}, acfg.min_score,
+            frame = pad_candidates(cams, {c.name: [st.rows[t]] for c, st in zip(cams, states)}, self.acfg.min_score,
                                    f"roi3d frame {t}")[0]  # (V, K, 3) undistorted
             full = search or (p.full_every > 0 and t % p.full_every == 0)
-            fix, alt = _associate(P, ban(P, frame, run["banned"], acfg.reassoc_gate_px), t, acfg,
+            fix, alt = _associate(self.P, ban(self.P, frame, run["banned"], self.acfg.reassoc_gate_px), t, self.acfg,
                                   xyz if full and p.monitor.enabled else None)
-            run["assoc_s"] += time.perf_counter() - t0
-            n_dis = check_agreement(states, cams, clips, fix, t, gate, p)
+            t_assoc = time.perf_counter() - t0
+            run["assoc_s"] += t_assoc
+            n_dis = check_agreement(states, cams, clips, fix, t, self.gate, p)
             ev = Evidence(t, fix.xyz, len(fix.cams), _n_visible(cams, clips, fix.xyz), n_dis,
                           alt.xyz if alt else None, len(alt.cams) if alt else 0)
-            _follow(run, mon.step(ev), fix, alt, t, pred, mon, states, search)
-    return _summary(states, cams, clips, run, time.perf_counter() - t_start, timing)
+            verdict = self.mon.step(ev)
+            _follow(run, verdict, fix, alt, t, self.pred, self.mon, states, search)
+        rows = [st.rows[t] for st in states]
+        if not self.keep:
+            for st in states:
+                st.cands.pop(t)
+                st.rows.pop(t)
+        return FrameStep(t, fix, verdict, frame, t_det, t_assoc, rows)
+
+
+def detect_scene_roi3d(model: HeatmapNet, clips: list[CameraClip], cams: list[Camera], p: DetectParams,
+                       fps: float, acfg: AssocConfig, ball_radius_m: float = BALL_RADIUS_M,
+                       timing: dict | None = None, steps: list | None = None) -> tuple[dict, dict]:
+    """All cameras frame-synchronously; returns per_camera rows (full-res) and statistics (per camera
+    frame counts, plus "scene": frames with a 3D fix, the monitor's verdicts and its events). ``timing``,
+    when given, receives the wall-clock figures (per camera seconds and frames/s; scene seconds,
+    association ms per frame, camera-frames/s); ``steps``, when given, receives every frame's FrameStep."""
+    loop = Roi3DLoop(model, clips, cams, p, fps, acfg, ball_radius_m)
+    if len({c.n_frames for c in loop.clips}) != 1:
+        raise PipelineError(f"detect.mode roi3d: cameras disagree on the number of frames: "
+                            f"{ {c.camera: c.n_frames for c in loop.clips} }")
+    t_start = time.perf_counter()
+    for t in range(loop.clips[0].n_frames):
+        step = loop.step(t)
+        if steps is not None:
+            steps.append(step)
+    return _summary(loop.states, cams, loop.clips, loop.run, time.perf_counter() - t_start, timing)
 
 
 def _associate(P: np.ndarray, cand: np.ndarray, t: int, acfg: AssocConfig,
@@ -328,7 +372,7 @@ def _summary(states, cams, clips, run: dict, total_s: float, timing: dict | None
     per_camera, stats, clock = {}, {}, {}
     for st, cam in zip(states, cams):
         s = dict(st.stats)
-        per_camera[cam.name], stats[cam.name] = st.rows, s
+        per_camera[cam.name], stats[cam.name] = [st.rows[t] for t in sorted(st.rows)], s
         clock[cam.name] = {"seconds": round(st.seconds, 4), "fps": round(n / max(st.seconds, 1e-9), 2)}
         log.info("camera %s: %d frames, %.1f frames/s (%d ROI: %d from 3D, %d from 2D; %d full; %d disagreements)",
                  cam.name, n, clock[cam.name]["fps"], s["roi_frames"], s["roi_from_3d"], s["roi_from_2d"],

@@ -40,30 +40,62 @@ def finite_or_none(obj):
     return obj
 
 
+def _live_tracks(live_paths: list[str]) -> dict[str, dict]:
+    """scene_id -> tracks (live_filtered, live_fixed_lag) of the live phase's track files."""
+    out = {}
+    for lp in live_paths:
+        payload = _load(lp)
+        if "scene_id" not in payload or not isinstance(payload.get("tracks"), dict):
+            raise PipelineError(f"{lp}: not a live track file (needs scene_id and tracks)")
+        out[payload["scene_id"]] = payload["tracks"]
+    return out
+
+
+def live_vs_batch(out: dict, batch: str = "streaming_fixed_lag", live: str = "live_fixed_lag") -> dict:
+    """The live track beside the batch fixed-lag smoother on the same detections: RMSE, p95, coverage and the
+    RMSE ratio (issue 14 asks for live within 20 % of batch)."""
+    o = out["overall"]
+    if live not in o or batch not in o:
+        return {}
+    row = {m: {k: o[m].get(k) for k in ("rmse_m", "p95_m", "mean_coverage")} for m in (live, batch)}
+    a, b = o[live].get("rmse_m"), o[batch].get("rmse_m")
+    ok = a is not None and b is not None and np.isfinite(a) and np.isfinite(b) and b > 0
+    row["rmse_ratio"] = float(a / b) if ok else None
+    row["within_20pct"] = bool(a <= 1.2 * b) if ok else None
+    return row
+
+
 def run_metrics(bundle_paths: list[str], truth_paths: list[str], out_path: str, table_path: str | None = None,
-                table_methods: tuple = ("graph_smoothed",)) -> dict:
+                table_methods: tuple = ("graph_smoothed",), live_paths: list[str] | None = None) -> dict:
     """Metrics of every method on every scene (pairs matched by position), written to ``out_path``; the
-    per-scene tables of ``table_methods`` (markdown) to ``table_path``."""
+    per-scene tables of ``table_methods`` (markdown) to ``table_path``. ``live_paths``: the live phase's
+    track files (matched by scene id), scored beside the batch methods (``live_vs_batch``)."""
     if len(bundle_paths) != len(truth_paths):
         raise PipelineError(f"evaluate_vision: {len(bundle_paths)} bundle files but {len(truth_paths)} truth files")
+    live = _live_tracks(live_paths or [])
     pairs = []
     for bp, tp in zip(bundle_paths, truth_paths):
         payload, truth = _load(bp), _load(tp)
+        if truth.get("scene_id") in live:
+            payload["tracks"] = {**payload["tracks"], **live.pop(truth["scene_id"])}
         if truth.get("ground_truth", True) is False:  # real footage (split real): nothing to compare with
             log.info("%s: no ground truth, not evaluated", tp)
             continue
         if payload.get("scene_id") != truth.get("scene_id"):
             raise PipelineError(f"{bp}: scene {payload.get('scene_id')!r} does not match {tp} ({truth.get('scene_id')!r})")
         pairs.append((payload, truth))
+    if live:
+        raise PipelineError(f"evaluate_vision: live tracks of scenes {sorted(live)} have no bundle output to compare with")
     out = evaluate_all(pairs)
-    out["files"] = list(bundle_paths)
+    out["files"] = list(bundle_paths) + list(live_paths or [])
+    out["live_vs_batch"] = live_vs_batch(out)
     for m, v in out["overall"].items():
         h = out["headline"][m]
         log.info("%-20s RMSE %.4f m  p95 %.4f m  coverage %.3f  median scene RMSE %.4f m  worst %s %.4f m  "
                  "wrong fixes %d/%d", m, v["rmse_m"], v["p95_m"], v["mean_coverage"], h["median_scene_rmse_m"],
                  h["worst_scene"], h["worst_scene_rmse_m"], h["wrong_fixes"], h["returned_frames"])
     if table_path is not None:
-        unknown = [m for m in table_methods if m not in out["overall"]]
+        unknown = [m for m in table_methods if m not in out["overall"] and not m.startswith("live_")]  # live: heatmap only
         if unknown and out["scenes"]:
             raise PipelineError(f"params.yaml: evaluate_vision.table_methods {unknown} are not methods of the bundle "
                                 f"output (known: {sorted(out['overall'])})")
@@ -113,10 +145,56 @@ def run_sweeps_phase(cfg: dict, solver_params: dict, out_json: str, out_png: str
 
 
 def run_evaluate_vision_metrics(bundle_paths: list[str], truth_paths: list[str], out_path: str,
-                                table_path: str | None = None, table_methods: tuple = ("graph_smoothed",)) -> dict:
-    """Rule evaluate_vision_metrics: RMSE / median / p95 / coverage / wrong fixes of every 3D method on every
-    scene against truth, headline figures, and the per-scene markdown table of ``table_methods``."""
-    return run_metrics(bundle_paths, truth_paths, out_path, table_path, tuple(table_methods))
+                                table_path: str | None = None, table_methods: tuple = ("graph_smoothed",),
+                                live_paths: list[str] | None = None) -> dict:
+    """Rule evaluate_vision_metrics: RMSE / median / p95 / coverage / wrong fixes of every 3D method (and of the
+    live tracker's tracks, ``live_paths``) on every scene against truth, headline figures, and the per-scene
+    markdown table of ``table_methods``."""
+    return run_metrics(bundle_paths, truth_paths, out_path, table_path, tuple(table_methods), live_paths)
+
+
+def _records(path: str) -> list[dict]:
+    try:
+        return [json.loads(s) for s in Path(path).read_text().splitlines() if s.strip()]
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PipelineError(f"{path}: cannot read live records ({exc})") from exc
+
+
+def run_evaluate_vision_live(records_paths: list[str], metrics_path: str, out_json: str, out_md: str) -> dict:
+    """Rule evaluate_vision_live: latency p50 / p95 / max per stage pooled over every live frame set, frame
+    sets/s per scene (a timing file), and a markdown page with live beside batch (from ``metrics_path``)."""
+    lat: dict[str, list[float]] = {}
+    scenes = {}
+    for rp in records_paths:
+        recs = _records(rp)
+        if not recs or recs[-1].get("type") != "summary":
+            raise PipelineError(f"{rp}: no summary record at the end (an interrupted live run?)")
+        scenes[str(Path(rp).parent.name)] = {k: recs[-1][k] for k in ("frame_sets", "dropped_frame_sets",
+                                                                      "frame_sets_per_s", "stop_reason")}
+        for r in recs[:-1]:
+            for k, v in r.get("latency_ms", {}).items():
+                lat.setdefault(k, []).append(float(v))
+    pooled = {k: {"p50": float(np.percentile(v, 50)), "p95": float(np.percentile(v, 95)), "max": float(np.max(v)),
+                  "n": len(v)} for k, v in lat.items()}
+    out = {"latency_ms": pooled, "scenes": scenes}
+    cmp = _load(metrics_path).get("live_vs_batch", {})
+    lines = ["# Live tracker beside batch", "", "| method | RMSE cm | p95 cm | coverage |", "|---|---|---|---|"]
+    for m in ("live_fixed_lag", "streaming_fixed_lag"):
+        v = cmp.get(m)
+        if v:
+            cm = [f"{100 * v[k]:.2f}" if v[k] is not None else "-" for k in ("rmse_m", "p95_m")]
+            lines.append(f"| {m} | {cm[0]} | {cm[1]} | {v['mean_coverage']:.3f} |")
+    if cmp.get("rmse_ratio") is not None:
+        lines += ["", f"RMSE ratio live / batch: {cmp['rmse_ratio']:.3f} (within 20 %: {cmp['within_20pct']})"]
+    lines += ["", "| stage | p50 ms | p95 ms | max ms |", "|---|---|---|---|"]
+    lines += [f"| {k} | {v['p50']:.2f} | {v['p95']:.2f} | {v['max']:.2f} |" for k, v in pooled.items()]
+    lines += ["", "| scene | frame sets | dropped | frame sets/s |", "|---|---|---|---|"]
+    lines += [f"| {k} | {v['frame_sets']} | {v['dropped_frame_sets']} | {v['frame_sets_per_s']:.2f} |"
+              for k, v in scenes.items()]
+    with atomic_path(out_md) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n")
+    write_json(out_json, out)
+    return out
 
 
 def run_evaluate_vision_plots(bundle_path: str, truth_path: str, detections_path: str, cameras_dir: str | None,

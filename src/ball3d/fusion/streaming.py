@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import gtsam
 import numpy as np
 
-from ball3d.association import Association
+from ball3d.association import Association, FrameFix
 from ball3d.camera import Camera
 from ball3d.records import Track3D
 from ball3d.triangulate import project
@@ -37,6 +37,7 @@ class StreamState:
     gate_m: float  # innovation gate, metres
     n_frames: int = 0  # frames of the sequence
     skipped: set = field(default_factory=set)  # frames without information (no fix, no prediction)
+    final: set = field(default_factory=set)  # frames that have left the window (fixed-lag value final)
 
 
 def _terms(prev, cfg: BundleConfig) -> tuple[float, float]:
@@ -56,22 +57,24 @@ def _predict(prev, i: int, dt: float, cfg: BundleConfig) -> np.ndarray | None:
     return 2 * prev[-1][1] - prev[-2][1] + a * dt * dt
 
 
-def _single_view(assoc: Association, i: int, x_pred: np.ndarray, gate: float) -> list:
-    uv, depth = project(assoc.P, x_pred[None])  # (1, V, 2)
-    d = np.linalg.norm(assoc.cand[i, :, :, :2] - uv[0][:, None, :], axis=-1)  # (V, K)
+def _single_view(P: np.ndarray, cand: np.ndarray, x_pred: np.ndarray, gate: float) -> list:
+    """(camera, (2,) px) of every camera's candidate nearest to the prediction, within ``gate`` px.
+    cand: (V, K, 3) undistorted candidates of the frame."""
+    uv, depth = project(P, x_pred[None])  # (1, V, 2)
+    d = np.linalg.norm(cand[:, :, :2] - uv[0][:, None, :], axis=-1)  # (V, K)
     d = np.where(np.isfinite(d), d, np.inf)
-    return [(j, assoc.cand[i, j, int(np.argmin(d[j])), :2]) for j in range(len(d))
+    return [(j, cand[j, int(np.argmin(d[j])), :2]) for j in range(len(d))
             if depth[0, j] > 0 and d[j].min() < gate]
 
 
-def _frame_update(smoother, cameras, assoc, i: int, cfg: BundleConfig, dt: float, st: StreamState, noise):
+def _frame_update(smoother, cameras, P, fix: FrameFix, cand: np.ndarray, i: int, cfg: BundleConfig, dt: float,
+                  st: StreamState, noise):
     """Add frame i to the smoother; return False when the frame is skipped (no information)."""
-    fix = assoc.fixes[i]
     x_pred = _predict(st.prev, i, dt, cfg)
     if fix.xyz is not None:
         rows, x0 = list(zip(fix.cams, fix.uv)), fix.xyz
     elif x_pred is not None:
-        rows, x0 = _single_view(assoc, i, x_pred, cfg.gap_gate_px), x_pred
+        rows, x0 = _single_view(P, cand, x_pred, cfg.gap_gate_px), x_pred
     else:
         return False
     # innovation gate: a fix this far from the ballistic prediction means a bounce or a kick
@@ -94,6 +97,52 @@ def _frame_update(smoother, cameras, assoc, i: int, cfg: BundleConfig, dt: float
     return True
 
 
+class FixedLagStream:
+    """The fixed-lag smoother fed one frame at a time: ``update(i, fix, cand)`` with the frame's
+    cross-camera fix and its (V, K, 3) undistorted candidates; frame indices increase (a gap breaks
+    the ballistic chain). The batch ``stream`` and the live tracker (ball3d.live) both drive it."""
+
+    def __init__(self, cameras: list[Camera], P: np.ndarray, cfg: BundleConfig, fps: float, lag_frames: int = 10,
+                 innovation_gate_m: float = 0.3):
+        self.cameras, self.P, self.cfg, self.dt, self.lag_frames = cameras, P, cfg, 1.0 / fps, lag_frames
+        self.smoother = gtsam.IncrementalFixedLagSmoother(lag_frames * self.dt, gtsam.ISAM2Params())
+        self.noise = pixel_noise(cfg.pixel_sigma_px, cfg.robust, cfg.robust_k)
+        self.st = StreamState([], {}, {}, {}, [], innovation_gate_m, 0)
+
+    def update(self, i: int, fix: FrameFix, cand: np.ndarray) -> tuple[np.ndarray | None, list[int]]:
+        """Add frame i: its filtered estimate (None when the frame carries no information) and the frames
+        that left the window with this update (their fixed-lag value is final: ``self.st.out_lagged``)."""
+        st = self.st
+        st.n_frames = max(st.n_frames, i + 1)
+        t0 = time.perf_counter()
+        if not _frame_update(self.smoother, self.cameras, self.P, fix, cand, i, self.cfg, self.dt, st, self.noise):
+            st.prev = []
+            st.skipped.add(i)
+            return None, []
+        est = self.smoother.calculateEstimate()
+        st.update_ms.append((time.perf_counter() - t0) * 1e3)
+        done = []
+        for k in [k for k in st.out_filtered if k not in st.final]:
+            if est.exists(X(k)):
+                st.out_lagged[k] = est.atPoint3(X(k))  # keeps the latest value until it leaves the window
+            else:
+                st.final.add(k)
+                done.append(k)
+        st.out_filtered[i] = est.atPoint3(X(i))
+        st.prev = (st.prev + [(i, st.out_filtered[i])])[-2:]
+        return st.out_filtered[i], done
+
+    def covariance(self, i: int) -> np.ndarray | None:
+        """(3, 3) marginal covariance of frame i in m^2 while it is in the window (None otherwise)."""
+        try:
+            return np.asarray(self.smoother.marginalCovariance(X(i)))
+        except RuntimeError:
+            return None
+
+    def tracks(self) -> tuple[Track3D, Track3D]:
+        return _tracks(self.st, self.lag_frames)
+
+
 def stream(cameras: list[Camera], assoc: Association, cfg: BundleConfig, fps: float,
            lag_frames: int = 10, innovation_gate_m: float = 0.3, timing: dict | None = None) -> tuple[Track3D, Track3D]:
     """Run the fixed-lag smoother over a sequence: returns (filtered, fixed-lag) tracks.
@@ -103,30 +152,17 @@ def stream(cameras: list[Camera], assoc: Association, cfg: BundleConfig, fps: fl
     ``timing``: when given, receives update_ms_mean / update_ms_p95 (wall clock: kept out of the tracks,
     which must be byte-identical from run to run).
     """
-    dt = 1.0 / fps
-    params = gtsam.ISAM2Params()
-    smoother = gtsam.IncrementalFixedLagSmoother(lag_frames * dt, params)
-    noise = pixel_noise(cfg.pixel_sigma_px, cfg.robust, cfg.robust_k)
-    st = StreamState([], {}, {}, {}, [], innovation_gate_m, len(assoc.fixes))
+    fl = FixedLagStream(cameras, assoc.P, cfg, fps, lag_frames, innovation_gate_m)
+    fl.st.n_frames = len(assoc.fixes)
     for i in range(len(assoc.fixes)):
-        t0 = time.perf_counter()
-        if not _frame_update(smoother, cameras, assoc, i, cfg, dt, st, noise):
-            st.prev = []
-            st.skipped.add(i)
-            continue
-        est = smoother.calculateEstimate()
-        st.update_ms.append((time.perf_counter() - t0) * 1e3)
-        for k in list(st.out_filtered):
-            if est.exists(X(k)):
-                st.out_lagged[k] = est.atPoint3(X(k))  # keeps the latest value until it leaves the window
-        st.out_filtered[i] = est.atPoint3(X(i))
-        st.prev = (st.prev + [(i, st.out_filtered[i])])[-2:]
+        fl.update(i, assoc.fixes[i], assoc.cand[i])
+    st = fl.st
     ms = {"update_ms_mean": float(np.mean(st.update_ms)) if st.update_ms else None,
           "update_ms_p95": float(np.percentile(st.update_ms, 95)) if st.update_ms else None}
     if timing is not None:
         timing.update(ms)
     log.info("streaming: %d frames, %.2f ms per update (mean)", len(st.out_filtered), ms["update_ms_mean"] or 0)
-    return _tracks(st, lag_frames)
+    return fl.tracks()
 
 
 def _tracks(st: StreamState, lag_frames: int) -> tuple[Track3D, Track3D]:
