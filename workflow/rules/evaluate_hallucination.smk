@@ -4,7 +4,9 @@ EH = config["evaluate_hallucination"]
 EH_DOLA = list(EH["dola"]["buckets"])
 EH_BACKEND = {"batch_size": EH["batch_size"], "device": EH["device"], "progress": False}
 EH_RUNS = (
-    expand("results/evaluate_hallucination/runs/base_fold{fold}.json", fold=HALLUC_FOLDS)
+    expand(
+        "results/evaluate_hallucination/runs/base_fold{fold}.json", fold=HALLUC_FOLDS
+    )
     + expand(
         "results/evaluate_hallucination/runs/{variant}_seed{seed}_fold{fold}.json",
         variant=FT_VARIANTS,
