@@ -132,7 +132,7 @@ def test_dola_run_on_a_fold(fold_files):
 
 def test_dola_bucket_naming_a_missing_layer_writes_nothing(fold_files):
     from avss.finetune.evaluate import evaluate_dola_run
-    out = fold_files / "runs" / "dola_deep_fold0.json"
+    out = fold_files / "runs_bad" / "dola_deep_fold0.json"
     with pytest.raises(PipelineError, match=r"evaluate_hallucination\.dola\.buckets\.deep: layer\(s\) \[9\] "
                                             r"not in 0\.\.2 \(the model has 4 decoder layers"):
         evaluate_dola_run(str(fold_files / "model"), "deep", [1, 9], 0.1, 0, str(fold_files / "eval"),
