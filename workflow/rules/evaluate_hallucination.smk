@@ -45,7 +45,7 @@ rule evaluate_hallucination_base:
         seed=EH["seed"],
         backend=EH_BACKEND,
     script:
-        "../scripts/evaluate_hallucination_run.py"
+        "../scripts/evaluate_hallucination_base.py"
 
 
 rule evaluate_hallucination_run:
