@@ -1,10 +1,13 @@
-"""Fine-tuning cost: selected layers (EAVSS top-k) vs all layers, on the same batches.
+"""Fine-tuning cost: selected layers (EAVSS top-k) vs all layers, and LoRA vs full weights, on the same batches.
 
-Each variant runs in its own process (peak memory is per process): load the model, make the
+Four runs (selected / all layers x full / LoRA, ``finetune.method``). Each runs in its own process (peak memory is per process): load the model, make the
 variant's layers trainable, run ``--steps`` optimiser steps of the contrastive + LM loss on
 identical batches (after one warm-up step), and record the median step time (wall and process
 CPU time; the CPU time is robust on a shared machine) and the peak resident memory above the
-loaded model. Writes both and the ratios (selected / all) as JSON.
+loaded model. Writes all four and the ratios (selected / all with full weights, as before; LoRA / full
+on the selected layers and on all layers) as JSON. The equal-quality half of "LoRA if it is faster at
+equal quality" is measured by the pipeline (``finetune.method: lora``, then the report's intervals),
+not here: a few steps on a shared machine say nothing about what training learns.
 
     python benchmarks/bench_finetune.py --out results/bench/finetune.json [--model DIR] [--layers 3,7,12,20]
 """
@@ -40,7 +43,7 @@ def _questions(n: int = 32):
                           (f"The number {i + 7} comes after {i}.", f"Nothing comes after {i}.")) for i in range(n)]
 
 
-def _run(model_dir: str, layers: list[int], steps: int, threads: int, queue) -> None:
+def _run(model_dir: str, layers: list[int], steps: int, threads: int, method: str, queue) -> None:
     import torch
 
     from avss.finetune.data import batch_for_step, encode
@@ -50,7 +53,7 @@ def _run(model_dir: str, layers: list[int], steps: int, threads: int, queue) -> 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model, tok = load_local(model_dir, dtype=torch.float32)
-    cfg = FinetuneConfig(steps=steps)
+    cfg = FinetuneConfig(steps=steps, method=method)
     params = set_trainable(model, layers, cfg)
     opt = torch.optim.AdamW(params, lr=cfg.lr)
     model.train()
@@ -67,16 +70,16 @@ def _run(model_dir: str, layers: list[int], steps: int, threads: int, queue) -> 
             times.append(time.perf_counter() - start)
             cpu.append(time.process_time() - cstart)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"layers": layers, "trainable_parameters": sum(p.numel() for p in params),
+    queue.put({"layers": layers, "method": method, "trainable_parameters": sum(p.numel() for p in params),
                "step_seconds_median": statistics.median(times), "step_seconds": times,
                "step_cpu_seconds_median": statistics.median(cpu),
                "rss_after_load_mb": base_rss, "peak_rss_mb": peak, "peak_over_load_mb": peak - base_rss})
 
 
-def measure(model_dir: str, layers: list[int], steps: int, threads: int) -> dict:
+def measure(model_dir: str, layers: list[int], steps: int, threads: int, method: str = "full") -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_run, args=(model_dir, layers, steps, threads, queue))
+    proc = ctx.Process(target=_run, args=(model_dir, layers, steps, threads, method, queue))
     proc.start()
     out = queue.get()
     proc.join()
@@ -113,8 +116,13 @@ def main() -> None:
     layers = [int(x) for x in args.layers.split(",")] if args.layers else _default_layers(model_dir, n_layers, args.k)
     sel = measure(model_dir, layers, args.steps, args.threads)
     full = measure(model_dir, list(range(n_layers)), args.steps, args.threads)
+    sel_lora = measure(model_dir, layers, args.steps, args.threads, "lora")
+    full_lora = measure(model_dir, list(range(n_layers)), args.steps, args.threads, "lora")
     result = {"model": model_dir, "n_layers": n_layers, "steps": args.steps, "threads": args.threads,
-              "selected": sel, "all_layers": full,
+              "selected": sel, "all_layers": full, "selected_lora": sel_lora, "all_layers_lora": full_lora,
+              "ratio_lora_vs_full_step_cpu_time_selected": sel_lora["step_cpu_seconds_median"] / sel["step_cpu_seconds_median"],
+              "ratio_lora_vs_full_step_cpu_time_all_layers": full_lora["step_cpu_seconds_median"] / full["step_cpu_seconds_median"],
+              "ratio_lora_vs_full_peak_memory_selected": sel_lora["peak_over_load_mb"] / max(sel["peak_over_load_mb"], 1e-9),
               "ratio_step_time": sel["step_seconds_median"] / full["step_seconds_median"],
               "ratio_step_cpu_time": sel["step_cpu_seconds_median"] / full["step_cpu_seconds_median"],
               "ratio_peak_memory_over_load": sel["peak_over_load_mb"] / max(full["peak_over_load_mb"], 1e-9),

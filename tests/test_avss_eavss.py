@@ -91,6 +91,8 @@ def test_folds_balanced_deterministic_disjoint():
 def test_fold_without_questions_is_an_error():
     with pytest.raises(PipelineError, match="no questions"):
         assign_folds(["a", "b"], 3, seed=0)
+    with pytest.raises(PipelineError, match=r"hallucination_samples\.folds: ds has 2 usable question\(s\) but k=3"):
+        assign_folds(["a", "b"], 3, seed=0, what="ds", key="hallucination_samples.folds")
     with pytest.raises(PipelineError, match="at least 2"):
         assign_folds(["a", "b"], 1, seed=0)
     with pytest.raises(PipelineError, match="both training and evaluation"):

@@ -14,14 +14,8 @@ from avss.eavss.capture import (
 )
 from avss.eavss.samples import HallucItem
 from avss.eavss.scores import EavssConfig
-from avss.finetune.evaluate import (
-    change_table,
-    compare,
-    markdown_table,
-    nested_metrics,
-    summary_text,
-)
-from avss.finetune.jobs import plan_variants
+from avss.finetune.jobs import plan_variants, steps_for
+from avss.finetune.train import FinetuneConfig
 from avss.stats import HistSpec
 from pipeutil.io import PipelineError, write_jsonl
 
@@ -90,42 +84,28 @@ def test_shared_threshold_sparsity():
 
 def test_plan_variants():
     scores = {"n_layers": 6, "folds": {"0": {"selected": [1, 4]}, "1": {"selected": [2, 5]}}}
-    plan = plan_variants(scores, [0.1, 0.9, 0.3, 0.8, 0.2, 0.0], ["eavss", "random", "avss_topk", "all_layers"], 2, 0)
+    avss = [0.1, 0.9, 0.3, 0.8, 0.2, 0.0]
+    plan = plan_variants(scores, avss, ["eavss", "random", "avss_topk", "all_layers"], 2, [0, 1, 2])
     v = plan["variants"]
-    assert v["eavss"] == {"0": [1, 4], "1": [2, 5]}
-    assert v["avss_topk"]["0"] == [1, 3] and v["all_layers"]["1"] == list(range(6))
-    assert all(len(x) == 2 and len(set(x)) == 2 for x in v["random"].values())
-    assert plan == plan_variants(scores, [0.1, 0.9, 0.3, 0.8, 0.2, 0.0], ["eavss", "random", "avss_topk", "all_layers"], 2, 0)
+    assert plan["seeds"] == [0, 1, 2] and set(v["eavss"]) == {"0", "1", "2"}
+    assert all(v["eavss"][s] == {"0": [1, 4], "1": [2, 5]} for s in ("0", "1", "2"))
+    assert v["avss_topk"]["1"]["0"] == [1, 3] and v["all_layers"]["2"]["1"] == list(range(6))
+    draws = [tuple(v["random"][s][f]) for s in ("0", "1", "2") for f in ("0", "1")]
+    assert all(len(x) == 2 and len(set(x)) == 2 for x in draws)
+    assert len(set(draws)) > 1  # a new draw per seed and fold (6 draws of 2 of 6 layers: all equal is ~1e-6)
+    assert plan == plan_variants(scores, avss, ["eavss", "random", "avss_topk", "all_layers"], 2, [0, 1, 2])
     with pytest.raises(PipelineError, match="k=7"):
-        plan_variants(scores, None, ["eavss"], 7, 0)
+        plan_variants(scores, None, ["eavss"], 7, [0])
     with pytest.raises(PipelineError, match="variants"):
-        plan_variants(scores, None, ["random"], 2, 0)
+        plan_variants(scores, None, ["random"], 2, [0])
+    for bad in ([], [1, 1], [0.5], None):
+        with pytest.raises(PipelineError, match=r"finetune\.seeds: .* non-empty list of distinct integer seeds"):
+            plan_variants(scores, None, ["eavss"], 2, bad)
 
 
-def _run(variant, fold, mc1, em):
-    res = {"truthful_qa": {"metrics": {"mc1": mc1}, "stderr": {"mc1": 0.01}, "n": 10},
-           "nq_open": {"metrics": {"exact_match": em}, "stderr": {"exact_match": None}, "n": 5}}
-    return {"variant": variant, "fold": fold, "results": res}
-
-
-def test_change_table_compare_and_summary():
-    runs = [_run("base", 0, 0.2, 0.0), _run("base", 1, 0.4, 0.0), _run("eavss", 0, 0.3, 0.1),
-            _run("eavss", 1, 0.5, 0.1), _run("random", 0, 0.25, 0.0), _run("random", 1, 0.35, 0.0)]
-    metrics = {"truthful_qa": ["mc1"], "nq_open": ["exact_match"]}
-    rows = change_table(runs, metrics)
-    ev = {(r["variant"], r["task"]): r for r in rows}
-    assert ev[("eavss", "truthful_qa")]["value"] == pytest.approx(0.4)
-    assert ev[("eavss", "truthful_qa")]["relative_change"] == pytest.approx(1 / 3)
-    assert ev[("eavss", "nq_open")]["relative_change"] is None  # base 0: undefined
-    c = compare(rows, "eavss", "random")
-    assert c["wins"] == 2 and c["losses"] == 0 and c["beats"]
-    text = summary_text(rows, [c])
-    assert "vs **random**" in text and "+33.3 %" in text and "12 %" in text
-    assert "| eavss | truthful_qa | mc1 |" in markdown_table(rows)
-    nested = nested_metrics(rows, [c])
-    assert nested["eavss"]["truthful_qa"]["mc1"]["abs_change"] == pytest.approx(0.1)
-    assert nested["eavss_vs"]["random"]["beats"] is True
-    with pytest.raises(PipelineError, match="folds"):
-        change_table(runs[:-1], metrics)
-    with pytest.raises(PipelineError, match="base"):
-        change_table([r for r in runs if r["variant"] != "base"], metrics)
+def test_steps_from_epochs():
+    assert steps_for(FinetuneConfig(epochs=1.0, batch_questions=4), 10) == 3  # every question seen at least once
+    assert steps_for(FinetuneConfig(epochs=2.0, batch_questions=4), 10) == 5
+    assert steps_for(FinetuneConfig(steps=7, epochs=2.0), 10) == 7  # an explicit step count wins
+    with pytest.raises(PipelineError, match="finetune.epochs"):
+        FinetuneConfig(epochs=0.0)

@@ -75,3 +75,15 @@ def test_summary_counts():
     s = summarise(build_items("truthful_qa", TFQA, _folds(TFQA)))
     assert s["questions"] == 4 and s["truthful"] == 8 and s["hallucinated"] == 8
     assert sum(v["questions"] for v in s["per_fold"].values()) == 4
+
+
+def test_fewer_questions_than_folds_names_the_key_and_writes_nothing(tmp_path):
+    from avss.eavss.samples import SamplesConfig, write_samples
+    from pipeutil.io import write_jsonl
+    data = tmp_path / "truthful_qa.jsonl"
+    write_jsonl(data, TFQA[:2])
+    outs = [tmp_path / "items.jsonl", tmp_path / "summary.json"] + [tmp_path / f"fold{f}.jsonl" for f in range(3)]
+    with pytest.raises(PipelineError, match=r"hallucination_samples\.folds: truthful_qa has 2 usable question"):
+        write_samples("truthful_qa", str(data), None, SamplesConfig(max_questions=None, folds=3), str(outs[0]),
+                      str(outs[1]), [str(p) for p in outs[2:]])
+    assert not any(p.exists() for p in outs)

@@ -49,7 +49,7 @@ RECORDS = [
     (BallPhysics, "scenes.ball", ()),
     (Board, "calibrate.board", ()),
     (Board, "scenes.calib_video.board", ()),
-    (FinetuneConfig, "finetune", ("variants",)),
+    (FinetuneConfig, "finetune", ("variants", "seeds")),
     (ClassCaptureConfig, "eavss", ("max_items_per_class", "text", "alpha", "avss_method", "combine", "delta", "eps",
                                    "hsav_mode", "hss_mode", "sparsity_mode", "sparsity_value", "top_k",
                                    "variance_axis")),

@@ -20,9 +20,11 @@ BIN = Path(sys.executable).parent
 # 1000 MB; a directory input such as results/download/model counts as 4 kB): they declare mem_mb.
 MEM_RULES = {"download_model", "capture_stats", "capture_ppl_drop", "capture_sites", "evaluate_pruning", "layer_damage",
              "hallucination_samples",
-             "eavss_capture", "finetune", "evaluate_hallucination_run", "train_detector", "detect_scene"}
+             "eavss_capture", "finetune", "evaluate_hallucination_base", "evaluate_hallucination_run",
+             "evaluate_hallucination_dola", "train_detector", "detect_scene"}
 GPU_RULES = {"capture_stats", "capture_ppl_drop", "capture_sites", "prune_model", "evaluate_pruning", "layer_damage",
-             "evaluate_hallucination_run", "train_detector", "detect_scene", "preprocess_scene"}
+             "evaluate_hallucination_base", "evaluate_hallucination_run", "evaluate_hallucination_dola",
+             "train_detector", "detect_scene", "preprocess_scene"}
 
 
 def parse_profile(monkeypatch, **env) -> dict:

@@ -83,3 +83,10 @@ def test_file_source_outside_the_project_can_be_refused(repo, tmp_path):
                                       "datasets": {"sst2": {"source": f"file:{outside}", "format": "normalized",
                                                             "member": None, "sha256": None}}}),
                 "datasets.sst2.source: file:", "outside the project folder", target=["results/download/datasets/sst2.jsonl"])
+
+
+def test_empty_seeds_and_a_negative_dola_layer_stop_before_running(repo):
+    """issue 13: an empty seeds list would silently train nothing; a bucket layer must be a block index."""
+    _fails_with(repo, "finetune:\n  seeds: []\n", "finetune.seeds")
+    _fails_with(repo, "evaluate_hallucination:\n  dola:\n    buckets: {deep: [-1]}\n",
+                "evaluate_hallucination.dola.buckets")

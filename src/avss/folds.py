@@ -13,18 +13,18 @@ from collections.abc import Iterable
 from pipeutil.io import PipelineError
 
 
-def assign_folds(qids: Iterable[str], k: int, seed: int, what: str = "questions") -> dict[str, int]:
+def assign_folds(qids: Iterable[str], k: int, seed: int, what: str = "questions", key: str = "folds") -> dict[str, int]:
     """Map each unique question id to a fold in ``0..k-1`` (balanced, deterministic given ``seed``).
 
     The permutation depends only on the sorted ids and the seed, not on input order.
-    Raises PipelineError when ``k < 2`` or when a fold would be empty.
+    Raises PipelineError naming the parameter ``key`` when ``k < 2`` or when a fold would be empty.
     """
     unique = sorted(set(qids))
     if k < 2:
-        raise PipelineError(f"folds: k={k} but at least 2 folds are needed to keep train and test questions disjoint")
+        raise PipelineError(f"{key}: k={k} but at least 2 folds are needed to keep train and test questions disjoint")
     if len(unique) < k:
-        raise PipelineError(f"folds: {what} has {len(unique)} question(s) but k={k} folds were requested; "
-                            f"a fold would have no questions (lower `folds` or raise the number of questions)")
+        raise PipelineError(f"{key}: {what} has {len(unique)} usable question(s) but k={k} folds were requested; "
+                            f"a fold would have no questions (lower `{key}` or raise the number of questions)")
     rng = random.Random(_seed_of(seed, what))
     order = unique[:]
     rng.shuffle(order)

@@ -564,7 +564,7 @@ class HallucinationSamples(Section):
         min_length=1,
     )
     max_questions: dict[str, int | None] = Req(
-        {"truthful_qa": 64, "sciq": 48, "nq_open": 32, "trivia_qa": 32, "wikiqa": None},
+        {"truthful_qa": None, "sciq": 48, "nq_open": 32, "trivia_qa": 32, "wikiqa": None},
         "Questions drawn per dataset (seeded sample of the usable rows; null = all). The pool is split into folds; fine-tuning uses the other folds' questions, evaluation the fold's own.",
         schema={"additionalProperties": {"type": ["integer", "null"], "minimum": 2}},
     )
@@ -632,7 +632,12 @@ class Finetune(Section):
         schema={"uniqueItems": True, "contains": {"const": "eavss"}},
         min_length=1,
     )
-    steps: int = Req(12, "Optimiser steps, identical for every variant.", ge=1)
+    steps: int | None = Req(
+        None, "Optimiser steps, identical for every variant; null = ceil(epochs x training questions of the fold / batch_questions).", ge=1
+    )
+    epochs: float = Req(
+        1.0, "Passes over the fold's training questions when steps is null (1 = every variant sees each question once).", gt=0
+    )
     batch_questions: int = Req(4, "Questions per step.", ge=1)
     max_negatives: int = Req(2, "Hallucinated answers per question per step.", ge=0)
     max_length: int = Req(64, "Tokens per (question, answer) sequence; the question is cut from the left.", ge=4)
@@ -659,7 +664,12 @@ class Finetune(Section):
         min_length=1,
     )
     save_every: int = Req(4, "Steps between resumable states under results/finetune/_resume/ (0 = never).", ge=0)
-    seed: int = Req(0, "Seed of batches, LoRA initialisation and the random-layers control.")
+    seeds: list[int] = Req(
+        [0, 1, 2],
+        "Seeds of the repeated fine-tuning runs (batches, LoRA initialisation) and of the random-layers draws; one run per variant, seed and fold.",
+        schema={"uniqueItems": True},
+        min_length=1,
+    )
 
 
 class EvaluateHallucinationTasksEntry(Section):
@@ -668,6 +678,26 @@ class EvaluateHallucinationTasksEntry(Section):
     limit: int | None = Absent("Documents per fold (seeded sample); null = all.", ge=1)
     max_new_tokens: int = Absent("Greedy answer length (nq_open, trivia_qa).", ge=1)
     norm: Literal["bytes", "none"] = Absent("WikiQA ranking score: log-likelihood per byte or summed.")
+
+
+class EvaluateHallucinationDola(Section):
+    """params.yaml: evaluate_hallucination.dola."""
+
+    buckets: dict[str, Literal["low", "high", "eavss"] | list[Annotated[int, Field(ge=0)]]] = Req(
+        {"high": "high", "eavss": "eavss"},
+        "Run name (evaluated as variant dola_<name>) -> candidate premature layers: low = blocks [0, L/2), high = [L/2, L-1), eavss = the fold's EAVSS-selected layers, or a list of block indices (each < L-1). {} = no DoLa runs.",
+        schema={"propertyNames": {"pattern": "^[a-z0-9_]+$"}},
+    )
+    alpha: float = Req(
+        0.1, "Adaptive plausibility constraint: only tokens with p >= alpha x max p under the final layer are scored.", gt=0, le=1
+    )
+
+
+class EvaluateHallucinationBootstrap(Section):
+    """params.yaml: evaluate_hallucination.bootstrap."""
+
+    n_boot: int = Req(2000, "Bootstrap resamples of the held-out items.", ge=1)
+    seed: int = Req(0, "Seed of the resampling (the same resampled items for every variant).")
 
 
 class EvaluateHallucination(Section):
@@ -704,6 +734,12 @@ class EvaluateHallucination(Section):
     batch_size: int = Req(8, "Sequences per forward pass of the evaluation backend.", ge=1)
     device: str = Req("auto", "'auto' (cuda if available), 'cpu' or 'cuda'.")
     seed: int = Req(0, "Seed of the document sub-sample when a limit is set.")
+    dola: EvaluateHallucinationDola = Req(
+        EvaluateHallucinationDola, "Decoding-time baseline: the base model decoding with DoLa (avss.dola)."
+    )
+    bootstrap: EvaluateHallucinationBootstrap = Req(
+        EvaluateHallucinationBootstrap, "Paired bootstrap over the held-out items of every interval of the report."
+    )
 
 
 SECTIONS: dict[str, type[Section | RootModel]] = {

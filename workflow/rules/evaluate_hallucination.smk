@@ -1,33 +1,37 @@
-# Phase `evaluate_hallucination`: base model and every fine-tuned variant on the held-out
-# questions of each fold; table of absolute/relative changes, plot and generated summary.
+# Phase `evaluate_hallucination`: base model, every fine-tuned variant and seed, and DoLa on the base model,
+# on the held-out questions of each fold; paired-bootstrap change table, plot and generated summary.
 EH = config["evaluate_hallucination"]
-EH_VARIANTS = ["base"] + FT_VARIANTS
-
-
-EH_RUNS = expand(
-    "results/evaluate_hallucination/runs/{variant}_fold{fold}.json",
-    variant=EH_VARIANTS,
-    fold=HALLUC_FOLDS,
+EH_DOLA = list(EH["dola"]["buckets"])
+EH_BACKEND = {"batch_size": EH["batch_size"], "device": EH["device"], "progress": False}
+EH_RUNS = (
+    expand(
+        "results/evaluate_hallucination/runs/base_fold{fold}.json", fold=HALLUC_FOLDS
+    )
+    + expand(
+        "results/evaluate_hallucination/runs/{variant}_seed{seed}_fold{fold}.json",
+        variant=FT_VARIANTS,
+        seed=FT_SEEDS,
+        fold=HALLUC_FOLDS,
+    )
+    + expand(
+        "results/evaluate_hallucination/runs/dola_{bucket}_fold{fold}.json",
+        bucket=EH_DOLA,
+        fold=HALLUC_FOLDS,
+    )
 )
 
 
-rule evaluate_hallucination_run:
+rule evaluate_hallucination_base:
     input:
-        model=lambda wc: (
-            "results/download/model"
-            if wc.variant == "base"
-            else f"results/finetune/{wc.variant}/fold{wc.fold}/model"
-        ),
-        base="results/download/model",
+        model="results/download/model",
         eval=lambda wc: HALLUC_EVAL[int(wc.fold)],
     output:
-        run="results/evaluate_hallucination/runs/{variant}_fold{fold}.json",
+        run="results/evaluate_hallucination/runs/base_fold{fold}.json",
     log:
-        log_of("evaluate_hallucination_run", "{variant}_fold{fold}"),
+        log_of("evaluate_hallucination_base", "fold{fold}"),
     benchmark:
-        bench_of("evaluate_hallucination_run", "{variant}_fold{fold}")
+        bench_of("evaluate_hallucination_base", "fold{fold}")
     wildcard_constraints:
-        variant="|".join(EH_VARIANTS),
         fold=r"\d+",
     conda:
         "../envs/pipeline.yaml"
@@ -39,13 +43,69 @@ rule evaluate_hallucination_run:
         eval_dir="results/hallucination_samples/eval/fold{fold}",
         tasks=EH["tasks"],
         seed=EH["seed"],
-        backend={
-            "batch_size": EH["batch_size"],
-            "device": EH["device"],
-            "progress": False,
-        },
+        backend=EH_BACKEND,
+    script:
+        "../scripts/evaluate_hallucination_base.py"
+
+
+rule evaluate_hallucination_run:
+    input:
+        model="results/finetune/{variant}/seed{seed}/fold{fold}/model",
+        base="results/download/model",
+        eval=lambda wc: HALLUC_EVAL[int(wc.fold)],
+    output:
+        run="results/evaluate_hallucination/runs/{variant}_seed{seed}_fold{fold}.json",
+    log:
+        log_of("evaluate_hallucination_run", "{variant}_seed{seed}_fold{fold}"),
+    benchmark:
+        bench_of("evaluate_hallucination_run", "{variant}_seed{seed}_fold{fold}")
+    wildcard_constraints:
+        variant="|".join(FT_VARIANTS),
+        seed=r"\d+",
+        fold=r"\d+",
+    conda:
+        "../envs/pipeline.yaml"
+    threads: 1
+    resources:
+        gpu=gpus_for(EH["device"]),
+        mem_mb=2000,  # peak RSS 1.2 GB (docs/eavss.md)
+    params:
+        eval_dir="results/hallucination_samples/eval/fold{fold}",
+        tasks=EH["tasks"],
+        seed=EH["seed"],
+        backend=EH_BACKEND,
     script:
         "../scripts/evaluate_hallucination_run.py"
+
+
+rule evaluate_hallucination_dola:
+    input:
+        model="results/download/model",
+        eavss="results/eavss/scores.json",
+        eval=lambda wc: HALLUC_EVAL[int(wc.fold)],
+    output:
+        run="results/evaluate_hallucination/runs/dola_{bucket}_fold{fold}.json",
+    log:
+        log_of("evaluate_hallucination_dola", "{bucket}_fold{fold}"),
+    benchmark:
+        bench_of("evaluate_hallucination_dola", "{bucket}_fold{fold}")
+    wildcard_constraints:
+        bucket="|".join(EH_DOLA) if EH_DOLA else "(?!)",
+        fold=r"\d+",
+    conda:
+        "../envs/pipeline.yaml"
+    threads: 1
+    resources:
+        gpu=gpus_for(EH["device"]),
+        mem_mb=2500,  # base model + one early-exit distribution per candidate layer at a time
+    params:
+        eval_dir="results/hallucination_samples/eval/fold{fold}",
+        tasks=EH["tasks"],
+        seed=EH["seed"],
+        dola=EH["dola"],
+        backend=EH_BACKEND,
+    script:
+        "../scripts/evaluate_hallucination_dola.py"
 
 
 rule evaluate_hallucination_report:
@@ -76,6 +136,7 @@ rule evaluate_hallucination_report:
         "../envs/pipeline.yaml"
     params:
         metrics=EH["metrics"],
+        bootstrap=EH["bootstrap"],
     script:
         "../scripts/evaluate_hallucination_report.py"
 

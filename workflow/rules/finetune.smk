@@ -1,9 +1,11 @@
-# Phase `finetune`: contrastive fine-tuning of selected layers, per variant and fold. Variants:
+# Phase `finetune`: contrastive fine-tuning of selected layers, per variant, seed and fold. Variants:
 # eavss (EAVSS top-k), random (k random layers), avss_topk (k most important by AVSS), all_layers.
 FT = config["finetune"]
 FT_VARIANTS = list(FT["variants"])
+FT_SEEDS = list(FT["seeds"])
 FT_TRAIN_KEYS = (
     "steps",
+    "epochs",
     "batch_questions",
     "max_negatives",
     "max_length",
@@ -20,13 +22,13 @@ FT_TRAIN_KEYS = (
     "lora_alpha",
     "lora_targets",
     "save_every",
-    "seed",
 )
 
 
 FT_MODELS = expand(
-    "results/finetune/{variant}/fold{fold}/model",
+    "results/finetune/{variant}/seed{seed}/fold{fold}/model",
     variant=FT_VARIANTS,
+    seed=FT_SEEDS,
     fold=HALLUC_FOLDS,
 )
 
@@ -46,7 +48,7 @@ rule finetune_plan:
     params:
         variants=FT_VARIANTS,
         k=EV["top_k"],
-        seed=FT["seed"],
+        seeds=FT_SEEDS,
         avss_method=EV["avss_method"],
     script:
         "../scripts/finetune_plan.py"
@@ -58,13 +60,14 @@ rule finetune:
         plan="results/finetune/plan.json",
         samples=HALLUC_ITEMS,
     output:
-        model=directory("results/finetune/{variant}/fold{fold}/model"),
+        model=directory("results/finetune/{variant}/seed{seed}/fold{fold}/model"),
     log:
-        log_of("finetune", "{variant}_fold{fold}"),
+        log_of("finetune", "{variant}_seed{seed}_fold{fold}"),
     benchmark:
-        bench_of("finetune", "{variant}_fold{fold}")
+        bench_of("finetune", "{variant}_seed{seed}_fold{fold}")
     wildcard_constraints:
         variant="|".join(FT_VARIANTS),
+        seed=r"\d+",
         fold=r"\d+",
     conda:
         "../envs/pipeline.yaml"
@@ -73,7 +76,7 @@ rule finetune:
         mem_mb=4000,  # peak RSS 2.7 GB, all_layers (docs/eavss.md)
     params:
         cfg={k: FT[k] for k in FT_TRAIN_KEYS},
-        state_dir="results/finetune/_resume/{variant}_fold{fold}",
+        state_dir="results/finetune/_resume/{variant}_seed{seed}_fold{fold}",
     script:
         "../scripts/finetune.py"
 

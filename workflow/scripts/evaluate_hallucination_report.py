@@ -7,7 +7,7 @@ smk = snakemake  # noqa: F821  (the object Snakemake gives every script)
 with rule_logging(smk.log[0], smk.output) as log:
     out = smk.output
     res = run_evaluate_hallucination_report(list(smk.input.runs), smk.params.metrics, out.metrics, out.md,
-                                            out.summary, out.plot)
-    for comp in res["comparisons"]:
-        log.info("EAVSS vs %s: %d wins, %d losses, mean difference %s", comp["control"], comp["wins"],
-                 comp["losses"], comp["mean_abs"])
+                                            out.summary, out.plot, smk.params.bootstrap)
+    for d in res["eavss_vs"]:
+        log.info("EAVSS - %s %s/%s: %+.4f [%s, %s] %s", d["control"], d["task"], d["metric"], d["diff"],
+                 d["ci"]["low"], d["ci"]["high"], d["verdict"])

@@ -1,4 +1,4 @@
-"""Rule evaluate_hallucination_run: evaluate one model (base or fine-tuned variant) on one fold's held-out questions."""
+"""Rule evaluate_hallucination_run: one fine-tuned model (variant, seed) on one fold's held-out questions."""
 import torch
 
 from avss.finetune.phase import run_evaluate_hallucination_run
@@ -10,6 +10,6 @@ with rule_logging(smk.log[0], smk.output) as log:
     torch.set_num_threads(smk.threads)
     wc, p = smk.wildcards, smk.params
     out = run_evaluate_hallucination_run(smk.input.model, smk.input.base, wc.variant, int(wc.fold), p.eval_dir,
-                                         p.tasks, smk.output.run, p.seed, p.backend)
+                                         p.tasks, smk.output.run, p.seed, p.backend, int(wc.seed))
     for task, res in out["results"].items():
-        log.info("%s fold %s %s: %s (n=%d)", wc.variant, wc.fold, task, res["metrics"], res["n"])
+        log.info("%s seed %s fold %s %s: %s (n=%d)", wc.variant, wc.seed, wc.fold, task, res["metrics"], res["n"])

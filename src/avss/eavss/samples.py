@@ -177,7 +177,8 @@ def make_samples(dataset: str, rows: list[dict], cfg: SamplesConfig, model_dir: 
                  ) -> tuple[list[HallucItem], dict[int, list[dict]]]:
     """Labelled items of ``dataset`` plus, per fold, the dataset rows of that fold's questions."""
     pool = select_questions(rows, cfg.max_questions, cfg.seed, dataset)
-    fold_of = assign_folds([str(r["id"]) for r in pool], cfg.folds, cfg.seed, what=dataset)
+    fold_of = assign_folds([str(r["id"]) for r in pool], cfg.folds, cfg.seed, what=dataset,
+                           key="hallucination_samples.folds")
     answers = correct = None
     if KINDS.get(dataset) == "gen_qa":
         if not model_dir:

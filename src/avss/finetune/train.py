@@ -42,7 +42,8 @@ LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 @dataclass(frozen=True)
 class FinetuneConfig:
     """params.yaml: finetune (defaults sized for a 135M model on 2 CPU cores)."""
-    steps: int = 12                 # optimiser steps (same for every variant)
+    steps: int | None = None        # optimiser steps (same for every variant); None = from epochs
+    epochs: float = 1.0             # passes over the fold's training questions when steps is None
     batch_questions: int = 4        # questions per step
     max_negatives: int = 2          # hallucinated answers per question per step
     max_length: int = 64            # tokens per sequence (question is cut from the left)
@@ -66,8 +67,10 @@ class FinetuneConfig:
             raise PipelineError(f"finetune.method: {self.method!r} is not one of ['full', 'lora']")
         if self.temperature <= 0:
             raise PipelineError(f"finetune.temperature: {self.temperature} must be > 0")
-        if self.steps < 1 or self.batch_questions < 1 or self.max_length < 4:
+        if (self.steps is not None and self.steps < 1) or self.batch_questions < 1 or self.max_length < 4:
             raise PipelineError("finetune: steps and batch_questions must be >= 1, max_length >= 4")
+        if not self.epochs > 0:
+            raise PipelineError(f"finetune.epochs: {self.epochs} must be > 0")
 
 
 @dataclass
@@ -182,7 +185,7 @@ def train_step(model, enc: Encoded, layers: list[int], cfg: FinetuneConfig) -> S
 
 
 def _config_key(cfg: FinetuneConfig, layers: list[int]) -> str:
-    d = {k: v for k, v in asdict(cfg).items() if k not in ("steps", "save_every")}
+    d = {k: v for k, v in asdict(cfg).items() if k not in ("steps", "epochs", "save_every")}
     return hashlib.sha256(json.dumps({**d, "layers": layers}, sort_keys=True, default=list).encode()).hexdigest()
 
 
@@ -284,6 +287,9 @@ def run_finetune(model_dir: str, questions: list[TrainQuestion], layers: list[in
 
     Interrupted runs resume from ``state_dir`` (removed after success). Returns finetune.json's content.
     """
+    if cfg.steps is None:
+        raise PipelineError("finetune.steps: null means 'from finetune.epochs'; resolve it with the number of "
+                            "training questions first (avss.finetune.jobs.steps_for)")
     base_fp = model_fingerprint(model_dir)
     remove_stale_temporaries(state_dir)  # a save killed half-way
     _seed_all(cfg.seed)
