@@ -61,6 +61,7 @@ def _heal_proc(model_dir: str, layers: list[int], variant: str, windows, steps: 
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    windows = torch.tensor(windows, dtype=torch.long)  # [N, T] (sent as a list of lists)
     teacher, _ = load_local(model_dir, dtype=torch.float32)
     student = prune_layers(copy.deepcopy(teacher), layers)
     teacher.eval().requires_grad_(False)
@@ -94,7 +95,7 @@ def _heal_proc(model_dir: str, layers: list[int], variant: str, windows, steps: 
 def heal_step(model_dir, layers, variant, windows, steps, threads) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_heal_proc, args=(model_dir, layers, variant, windows, steps, threads, queue))
+    proc = ctx.Process(target=_heal_proc, args=(model_dir, layers, variant, windows.tolist(), steps, threads, queue))
     proc.start()
     out = queue.get()
     proc.join()

@@ -183,7 +183,7 @@ rule evaluate_pruning_views:
             "retention_vs_ratio": {
                 "source": f"{EVAL_PRUNING_OUT}/retention.csv",
                 "series": "method",
-                "where": {"primary": "True"},
+                "where": {"primary": "True", "heal": "none"},  # the pruned models (healed: summary.md)
             }
         },
     script:
