@@ -123,11 +123,11 @@ def _eval_once(model, tok, layers, patches, datasets: Path, text: str) -> tuple[
 
 def main() -> None:
     import torch
+    from bench_pruned_speed import PROMPTS, gen_time
 
     from avss.hf_io import load_local
     from avss.pruning.patch import fit_patches, patched
     from avss.surgery import layers_removed
-    from bench_pruned_speed import PROMPTS, gen_time
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="results/bench/heal.json")

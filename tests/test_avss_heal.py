@@ -11,8 +11,15 @@ from tiny_llm import make_tiny_llm
 
 from avss.hf_io import load_pretrained
 from avss.hooks import find_decoder_layers
-from avss.pruning.patch import (Span, SpanStats, accumulate_span_stats, fit_patches, patched, removed_spans,
-                                solve_patch)
+from avss.pruning.patch import (
+    Span,
+    SpanStats,
+    accumulate_span_stats,
+    fit_patches,
+    patched,
+    removed_spans,
+    solve_patch,
+)
 from avss.pruning.prune import greedy, layers_removed, save_pruned
 from pipeutil.io import PipelineError
 
@@ -220,8 +227,8 @@ def test_a_calibration_budget_of_zero_is_refused_when_params_are_parsed():
 def _lora_cfg(**kw):
     from avss.pruning.lora_heal import LoraHealConfig
 
-    base = dict(tokens=4 * 2 * 16, batch_size=2, rank=2, alpha=4.0, lr=1e-2, distill=0.5, save_every=1,
-                target_modules=("q_proj", "v_proj", "down_proj"))
+    base = {"tokens": 4 * 2 * 16, "batch_size": 2, "rank": 2, "alpha": 4.0, "lr": 1e-2, "distill": 0.5, "save_every": 1,
+            "target_modules": ("q_proj", "v_proj", "down_proj")}
     return LoraHealConfig(**{**base, **kw})
 
 
@@ -260,7 +267,7 @@ def test_lora_heal_saves_and_loads_with_from_pretrained(tmp_path):
     from avss.pruning.lora_heal import lora_heal
     from avss.surgery import prune_layers
 
-    dense, tok = make_tiny_llm(None, n_layers=4, hidden=32)
+    dense, _ = make_tiny_llm(None, n_layers=4, hidden=32)
     healed, _ = lora_heal(prune_layers(copy.deepcopy(dense), [1]), torch.cat(_batches(t=16)), _lora_cfg(distill=0.0))
     healed.save_pretrained(tmp_path / "healed")
     loaded, _ = load_pretrained(tmp_path / "healed")

@@ -59,8 +59,8 @@ def heal_markdown(rows: Sequence[dict], ratio: float = 0.25, threshold: float = 
         return []
     tasks = list(dict.fromkeys(t for (m, stage, t) in cells if m in healed and stage != "none"))
     later = [s for s in stages if s != "none"]
-    lines = ["", f"## Healing at {ratio:.1%}: {', '.join(LABEL[s] for s in stages)} (primary metric, retention with "
-             "95 % paired-bootstrap intervals; healed models use the items of their pruned run)", "",
+    lines = ["", (f"## Healing at {ratio:.1%}: {', '.join(LABEL[s] for s in stages)} (primary metric, retention with "
+                  "95 % paired-bootstrap intervals; healed models use the items of their pruned run)"), "",
              "| method | task | n | " + " | ".join(LABEL[s] for s in stages) + " | "
              + " | ".join(f"{LABEL[s]} - pruned" for s in later) + " |",
              "|---|---|---|" + "---|" * (len(stages) + len(later))]
@@ -83,8 +83,8 @@ def heal_markdown(rows: Sequence[dict], ratio: float = 0.25, threshold: float = 
             lines.append(f"| {m} | {t} | {n} | " + " | ".join(row) + " |")
     lines += _ranking(cells, healed, tasks, stages)
     if "sciq" in tasks:
-        lines += ["", f"Chance-adjusted retention on SciQ at or above {threshold:.0%}? (yes: the whole 95 % interval at "
-                  "or above; no: entirely below; the estimate and interval in brackets):", "",
+        lines += ["", (f"Chance-adjusted retention on SciQ at or above {threshold:.0%}? (yes: the whole 95 % interval at "
+                       "or above; no: entirely below; the estimate and interval in brackets):"), "",
                   "| method | " + " | ".join(LABEL[s] for s in stages) + " |", "|---|" + "---|" * len(stages)]
         for m in healed:
             marks = []
@@ -94,8 +94,8 @@ def heal_markdown(rows: Sequence[dict], ratio: float = 0.25, threshold: float = 
                 marks.append(f"{_mark(b, r['n'], threshold)} ({_ci(b, r['n'])})" if r else "n/a")
             lines.append(f"| {m} | {' | '.join(marks)} |")
     if patches:
-        lines += ["", "Fit of the linear patches on the calibration tokens (relative squared error of the hidden "
-                  "state leaving each span; T = I is the plain pruned model):", "",
+        lines += ["", ("Fit of the linear patches on the calibration tokens (relative squared error of the hidden "
+                       "state leaving each span; T = I is the plain pruned model):"), "",
                   "| model | span | fold layer | tokens | error pruned | error patched |", "|---|---|---|---|---|---|"]
         for key, spans in patches.items():
             for s in spans:

@@ -32,7 +32,14 @@ from pipeutil.device import resolve_device
 from pipeutil.io import PipelineError, write_json
 
 from .lora_heal import heal_config, lora_heal
-from .patch import accumulate_span_stats, check_calibration, patch_record, patched, removed_spans, solve_patch
+from .patch import (
+    accumulate_span_stats,
+    check_calibration,
+    patch_record,
+    patched,
+    removed_spans,
+    solve_patch,
+)
 
 log = logging.getLogger(__name__)
 
