@@ -155,7 +155,10 @@ def test_unsupported_family_is_refused():
 
 HEAL = {"methods": None, "ratios": [0.25],
         "patch": {"enabled": True, "n_samples": 4, "seq_len": 16, "seed": 0, "text_range": [0.0, 0.5],
-                  "batch_size": 2, "ridge": 1e-3}}
+                  "batch_size": 2, "ridge": 1e-3},
+        "lora": {"enabled": True, "tokens": 32, "seq_len": 8, "batch_size": 2, "seed": 0, "text_range": [0.0, 0.5],
+                 "rank": 2, "alpha": 4.0, "target_modules": ["q_proj", "down_proj"], "lr": 1e-2, "distill": 0.5,
+                 "save_every": 1}}
 HEAL_SCORES = {"avss": {"per_layer": [0.1, 0.2, 0.3, 0.4], "ranking": [0, 1, 2, 3], "selected": {"0.25": [1], "0.5": [1, 2]}},
                "mid": {"per_layer": [0, 1, 0, 1], "ranking": [2, 0, 1, 3], "selected": {"0.25": [2], "0.5": [1, 2]}}}
 
@@ -170,11 +173,14 @@ def test_sweep_evaluates_pruned_and_patched_on_the_same_items_and_reports_both(t
     before = [p.detach().clone() for p in model.parameters()]
     folder = make_datasets(tmp_path / "ds", n=3)
     spec = {"sciq": {"limit": 3}, "wiki": {"n_docs": 2, "words_per_doc": 12}}
-    windows = heal_windows(tok, folder, HEAL)
-    assert tuple(windows.shape) == (4, 16)
+    windows, lora_windows = heal_windows(tok, folder, HEAL), heal_windows(tok, folder, HEAL, "lora")
+    assert tuple(windows.shape) == (4, 16) and tuple(lora_windows.shape) == (4, 8)  # 2 LoRA steps of 2 x 8 tokens
     sweep = run_sweep(model, tok, HEAL_SCORES, spec, folder, backend_opts={"batch_size": 2, "progress": False},
-                      decision_ratio=0.25, heal=HEAL, calibration=windows)
-    assert sorted(sweep["evaluations"]) == ["dense", "drop-1", "drop-1+patch", "drop-1-2", "drop-2", "drop-2+patch"]
+                      decision_ratio=0.25, heal=HEAL, calibration=windows, lora_windows=lora_windows,
+                      state_root=tmp_path / "state")
+    assert sorted(sweep["evaluations"]) == ["dense", "drop-1", "drop-1+patch", "drop-1+patch+lora", "drop-1-2",
+                                            "drop-2", "drop-2+patch", "drop-2+patch+lora"]
+    assert sweep["lora"]["drop-1+patch+lora"]["steps"] == 2 and not (tmp_path / "state" / "drop-1+patch+lora").exists()
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # dense weights back after the sweep
     assert sweep["patches"]["drop-1+patch"][0]["fold"] == 0 and "patch_fit" in sweep["seconds"]
     ev = sweep["evaluations"]
@@ -185,12 +191,13 @@ def test_sweep_evaluates_pruned_and_patched_on_the_same_items_and_reports_both(t
             ("retention", "png"), ("heatmap", "png"), ("healing", "png")]}
     rows = write_report(sweep, out, ratio=0.25, reference="avss", n_boot=50)
     assert all(p.exists() for p in out.values())
-    assert {r["heal"] for r in rows} == {"none", "patch"}
+    assert {r["heal"] for r in rows} == {"none", "patch", "patch+lora"}
     summary = out["summary"].read_text()
     assert "## Healing at 25.0%: pruned, patched" in summary and "Kendall's tau" in summary
     assert "Chance-adjusted retention on SciQ" in summary
     metrics = json.loads(out["metrics"].read_text())
-    assert {"avss", "avss+patch", "mid", "mid+patch"} <= set(metrics)
+    assert {"avss", "avss+patch", "avss+patch+lora", "mid", "mid+patch", "mid+patch+lora"} <= set(metrics)
+    assert "patched + LoRA - pruned" in summary
     assert "avss+patch" not in summary.split("## Healing")[0]  # the proxy study ranks the models as pruned
 
 
@@ -202,7 +209,10 @@ def test_heal_plan_bad_input():
         plan_heal_runs(runs, {**HEAL, "methods": ["bi"]})
     with pytest.raises(PipelineError, match=r"evaluate_pruning.heal.ratios: \[0.4\] are not evaluated"):
         plan_heal_runs(runs, {**HEAL, "ratios": [0.4]})
-    assert plan_heal_runs(runs, {**HEAL, "patch": {**HEAL["patch"], "enabled": False}}) == []
+    off = {**HEAL, "patch": {**HEAL["patch"], "enabled": False}, "lora": {**HEAL["lora"], "enabled": False}}
+    assert plan_heal_runs(runs, off) == []
+    lora_only = plan_heal_runs(runs, {**HEAL, "patch": {**HEAL["patch"], "enabled": False}})
+    assert [r.key for r in lora_only] == ["drop-1+lora", "drop-2+lora"]
     model, tok = make_tiny_llm(None, n_layers=4, hidden=32)
     first = {"x": {"per_layer": [], "ranking": [], "selected": {"0.25": [0]}}}
     with pytest.raises(PipelineError, match=r"evaluate_pruning.heal \(x at 0.25\): .*first layer, which is protected"):
