@@ -277,9 +277,10 @@ def test_lora_heal_saves_and_loads_with_from_pretrained(tmp_path):
     from avss.pruning.lora_heal import lora_heal
     from avss.surgery import prune_layers
 
-    dense, _ = make_tiny_llm(None, n_layers=4, hidden=32)
+    dense, tok = make_tiny_llm(None, n_layers=4, hidden=32)
     healed, _ = lora_heal(prune_layers(copy.deepcopy(dense), [1]), torch.cat(_batches(t=16)), _lora_cfg(distill=0.0))
     healed.save_pretrained(tmp_path / "healed")
+    tok.save_pretrained(tmp_path / "healed")
     loaded, _ = load_pretrained(tmp_path / "healed")
     with torch.no_grad():
         torch.testing.assert_close(loaded(IDS).logits, healed(IDS).logits)

@@ -69,14 +69,14 @@ def heal_loss(student, teacher, ids: torch.Tensor, cfg: LoraHealConfig) -> tuple
     logits = student(input_ids=ids, use_cache=False).logits[:, :-1].float()  # [B, T-1, V]
     lm = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
     if cfg.distill == 0 or teacher is None:
-        return lm, float(lm), 0.0
+        return lm, float(lm.detach()), 0.0
     with torch.no_grad():
         t = teacher(input_ids=ids, use_cache=False).logits[:, :-1].float()  # [B, T-1, V]
     tau = cfg.temperature
     kl = F.kl_div(F.log_softmax(logits / tau, -1).reshape(-1, logits.shape[-1]),
                   F.log_softmax(t / tau, -1).reshape(-1, logits.shape[-1]), log_target=True,
                   reduction="batchmean") * tau ** 2
-    return (1 - cfg.distill) * lm + cfg.distill * kl, float(lm), float(kl)
+    return (1 - cfg.distill) * lm + cfg.distill * kl, float(lm.detach()), float(kl.detach())
 
 
 def _trainable(model) -> list[tuple[str, torch.nn.Parameter]]:
@@ -157,7 +157,7 @@ def lora_heal(student, windows: torch.Tensor, cfg: LoraHealConfig, teacher=None,
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        history.append({"step": step + 1, "loss": round(float(loss), 6), "lm": round(lm, 6), "kl": round(kl, 6)})
+        history.append({"step": step + 1, "loss": round(float(loss.detach()), 6), "lm": round(lm, 6), "kl": round(kl, 6)})
         if state is not None and cfg.save_every and ((step + 1) % cfg.save_every == 0 or step + 1 == stop):
             _save(state, params, opt, {"key": run_key, "step": step + 1, "history": history})
     model.eval()
