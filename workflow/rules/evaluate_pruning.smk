@@ -29,7 +29,8 @@ rule evaluate_pruning:
         model="results/download/model",
         scores="results/score/scores.json",
         datasets=[
-            _eval_dataset_path(name) for name in [*EVAL_PRUNING["tasks"], *_HEAL_DATASETS]
+            _eval_dataset_path(name)
+            for name in [*EVAL_PRUNING["tasks"], *_HEAL_DATASETS]
         ],
     output:
         json=f"{EVAL_PRUNING_OUT}/evaluations.json",
@@ -183,7 +184,10 @@ rule evaluate_pruning_views:
             "retention_vs_ratio": {
                 "source": f"{EVAL_PRUNING_OUT}/retention.csv",
                 "series": "method",
-                "where": {"primary": "True", "heal": "none"},  # the pruned models (healed: summary.md)
+                "where": {
+                    "primary": "True",
+                    "heal": "none",
+                },  # the pruned models (healed: summary.md)
             }
         },
     script:
