@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from peft import LoraConfig, get_peft_model
 from safetensors.torch import load_file, save_file
 
 from pipeutil.io import PipelineError
@@ -131,8 +132,6 @@ def lora_heal(student, windows: torch.Tensor, cfg: LoraHealConfig, teacher=None,
     """Train LoRA adapters on ``student`` (modified: pass a copy) over ``windows`` [N, T]; return the merged
     plain model and a record {steps, history}. ``max_steps`` stops early (tests of the resume); the state in
     ``state_dir`` is removed once the run is complete."""
-    from peft import LoraConfig, get_peft_model
-
     check_config(cfg)
     if windows.ndim != 2 or windows.shape[0] == 0:
         raise PipelineError("evaluate_pruning.heal.lora: no training windows")
