@@ -515,6 +515,63 @@ class EvaluatePruningBootstrap(Section):
     seed: int = Req(0, "Seed of the resample-count matrices (one per task and item count, shared by every model).")
 
 
+class EvaluatePruningHealPatch(Section):
+    """params.yaml: evaluate_pruning.heal.patch."""
+
+    enabled: bool = Req(True, "Fit and evaluate the training-free linear patch (docs/healing.md).")
+    n_samples: int = Req(32, "Calibration windows the patch is fitted on (n_samples x seq_len tokens; >= 1).", ge=1)
+    seq_len: int = Req(256, "Tokens per calibration window (>= 1).", ge=1)
+    seed: int = Req(0, "Seed of the window draw (0 with the capture defaults = the capture_stats windows).")
+    text_range: list[Annotated[float, Field(ge=0, le=1)]] = Req(
+        [0.0, 0.5], "Character fraction [lo, hi] of wiki.txt the windows come from (the evaluation's perplexity uses the end).",
+        min_length=2, max_length=2,
+    )
+    batch_size: int = Req(4, "Windows per forward pass of the statistics pass.", ge=1)
+    ridge: float = Req(
+        1.0e-4,
+        "Ridge toward the identity, relative to the mean diagonal of M^T M (0 = plain least squares; large = the pruned model).",
+        ge=0,
+    )
+
+
+class EvaluatePruningHealLora(Section):
+    """params.yaml: evaluate_pruning.heal.lora."""
+
+    enabled: bool = Req(True, "Also heal with a short LoRA fine-tune (on the patched model when the patch is enabled).")
+    tokens: int = Req(4096, "Training tokens in all (>= 1): ceil(tokens / (batch_size x seq_len)) optimiser steps.", ge=1)
+    seq_len: int = Req(256, "Tokens per training window.", ge=2)
+    batch_size: int = Req(4, "Windows per optimiser step.", ge=1)
+    seed: int = Req(0, "Seed of the window draw and of the LoRA initialisation.")
+    text_range: list[Annotated[float, Field(ge=0, le=1)]] = Req(
+        [0.0, 0.5], "Character fraction [lo, hi] of wiki.txt the windows come from.", min_length=2, max_length=2
+    )
+    rank: int = Req(8, "LoRA rank r.", ge=1)
+    alpha: float = Req(16.0, "LoRA alpha (update scale alpha / r).", gt=0)
+    target_modules: list[str] = Req(
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        "Module names (peft target_modules) that get adapters, in every kept layer.",
+        min_length=1,
+    )
+    lr: float = Req(2.0e-4, "AdamW learning rate.", gt=0)
+    weight_decay: float = Req(0.0, "AdamW weight decay.", ge=0)
+    distill: float = Req(0.5, "Weight of the KL-to-dense-logits term (0 = LM loss only; 1 = distillation only).", ge=0, le=1)
+    temperature: float = Req(1.0, "Softmax temperature of the distillation term.", gt=0)
+    save_every: int = Req(4, "Optimiser steps between resume states (safetensors; 0 = never).", ge=0)
+
+
+class EvaluatePruningHeal(Section):
+    """params.yaml: evaluate_pruning.heal."""
+
+    methods: list[str] | None = Req(
+        ["avss", "block_influence", "ppl_drop"], "Methods healed and evaluated again (null = all; [] = none)."
+    )
+    ratios: list[Annotated[float, Field(gt=0, lt=1)]] = Req(
+        [0.25], "Ratios healed (each an evaluated ratio; the healed model uses the items of its pruned run)."
+    )
+    patch: EvaluatePruningHealPatch = Req(EvaluatePruningHealPatch, "Linear patch fitted on calibration activations.")
+    lora: EvaluatePruningHealLora = Req(EvaluatePruningHealLora, "Short LoRA heal (peft), merged before evaluation.")
+
+
 class EvaluatePruning(Section):
     """Phase evaluate_pruning - the dense model and every method x ratio of results/score/scores.json on the evaluation tasks; retention table, plots and summary. See docs/evaluation.md."""
 
@@ -552,6 +609,9 @@ class EvaluatePruning(Section):
         EvaluatePruningBootstrap, "Paired bootstrap over items of every interval of the report."
     )
     summary: EvaluatePruningSummary = Req(EvaluatePruningSummary, "The question the generated summary answers.")
+    heal: EvaluatePruningHeal = Req(
+        EvaluatePruningHeal, "Healing of the pruned models (linear patch), evaluated beside the pruned ones."
+    )
 
 
 class HallucinationSamples(Section):

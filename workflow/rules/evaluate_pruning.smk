@@ -4,6 +4,12 @@ from avss.records import dataset_path as _eval_dataset_path
 
 EVAL_PRUNING = config["evaluate_pruning"]
 EVAL_PRUNING_OUT = "results/evaluate_pruning"
+# the linear patch calibrates on wiki.txt (evaluate_pruning.heal.patch, docs/healing.md)
+_HEAL_DATASETS = (
+    ["wiki"]
+    if EVAL_PRUNING["heal"]["patch"]["enabled"] and "wiki" not in EVAL_PRUNING["tasks"]
+    else []
+)
 _HEAD_RATIO = str(EVAL_PRUNING["summary"]["ratio"])
 # headline.json (`dvc metrics show`): retention at the summary's ratio of the reference and Block Influence
 EVAL_PRUNING_HEADLINE = {
@@ -22,7 +28,10 @@ rule evaluate_pruning:
     input:
         model="results/download/model",
         scores="results/score/scores.json",
-        datasets=[_eval_dataset_path(name) for name in EVAL_PRUNING["tasks"]],
+        datasets=[
+            _eval_dataset_path(name)
+            for name in [*EVAL_PRUNING["tasks"], *_HEAL_DATASETS]
+        ],
     output:
         json=f"{EVAL_PRUNING_OUT}/evaluations.json",
         timings=f"{EVAL_PRUNING_OUT}/timings.json",  # wall-clock seconds (pipeutil.io.TIMING_FILES)
@@ -39,6 +48,8 @@ rule evaluate_pruning:
     params:
         cfg=EVAL_PRUNING,
         datasets_dir=lambda wc, input: str(Path(input.datasets[0]).parent),  # results/download/datasets
+        protect=[config["score"]["protect_first"], config["score"]["protect_last"]],
+        heal_state=f"{EVAL_PRUNING_OUT}/heal_state",  # LoRA resume states, removed when complete
     script:
         "../scripts/evaluate_pruning.py"
 
@@ -104,6 +115,12 @@ rule report_pruning:
             category="Pruning",
             subcategory="Removed layers",
         ),
+        healing=report(
+            f"{EVAL_PRUNING_OUT}/plots/healing.png",
+            caption="../report/evaluate_pruning.rst",
+            category="Pruning",
+            subcategory="Retention before and after healing",
+        ),
         proxies=f"{EVAL_PRUNING_OUT}/proxies.csv",
         damage_csv=f"{EVAL_PRUNING_OUT}/damage.csv",
         calibration=f"{EVAL_PRUNING_OUT}/calibration.csv",
@@ -167,7 +184,10 @@ rule evaluate_pruning_views:
             "retention_vs_ratio": {
                 "source": f"{EVAL_PRUNING_OUT}/retention.csv",
                 "series": "method",
-                "where": {"primary": "True"},
+                "where": {
+                    "primary": "True",
+                    "heal": "none",
+                },  # the pruned models (healed: summary.md)
             }
         },
     script:
@@ -187,6 +207,7 @@ rule phase_evaluate_pruning:
                 f"{EVAL_PRUNING_OUT}/plots/layer_scores.png",
                 f"{EVAL_PRUNING_OUT}/plots/retention.png",
                 f"{EVAL_PRUNING_OUT}/plots/removed_layers.png",
+                f"{EVAL_PRUNING_OUT}/plots/healing.png",
                 f"{EVAL_PRUNING_OUT}/damage.json",
                 f"{EVAL_PRUNING_OUT}/damage_timings.json",
                 f"{EVAL_PRUNING_OUT}/proxies.csv",

@@ -19,11 +19,12 @@ from pipeutil.bootstrap import check_n_boot
 from pipeutil.figures import plt, save_figure
 from pipeutil.io import PipelineError, write_json, write_text
 
+from . import heal_report as H
 from . import study as S
 from . import uncertainty as U
 
 IV = ("", "_low", "_high")
-COLUMNS = (["method", "ratio", "n_removed", "removed", "task", "metric", "primary", "higher_is_better", "n", "chance"]
+COLUMNS = (["method", "heal", "ratio", "n_removed", "removed", "task", "metric", "primary", "higher_is_better", "n", "chance"]
            + [f"{k}{s}" for k in ("dense", "pruned", "retention", "chance_adjusted_retention", "change") for s in IV])
 
 
@@ -38,7 +39,8 @@ def table_rows(sweep: Mapping, rs: U.Resampler) -> list[dict]:
             cache[run["key"]] = [row for task, res in evals[run["key"]].items()
                                  for row in U.compare(evals["dense"][task], res, rs)]
         for row in cache[run["key"]]:
-            rows.append({"method": run["method"], "ratio": run["ratio"], "n_removed": len(run["removed"]),
+            rows.append({"method": run["method"], "heal": run.get("heal", "none"), "ratio": run["ratio"],
+                         "n_removed": len(run["removed"]),
                          "removed": " ".join(map(str, run["removed"])), **row})
     return rows
 
@@ -55,7 +57,8 @@ def write_table(rows: Sequence[dict], csv_path: str | Path, json_path: str | Pat
         nested["dense"].setdefault(r["task"], {})[r["metric"]] = {f"score{s}": r[f"dense{s}"] for s in IV}
         if r["ratio"] == 0:
             continue
-        cell = nested.setdefault(r["method"], {}).setdefault(f"{r['ratio']:g}", {}).setdefault(r["task"], {})
+        name = r["method"] if r.get("heal", "none") == "none" else f"{r['method']}+{r['heal']}"
+        cell = nested.setdefault(name, {}).setdefault(f"{r['ratio']:g}", {}).setdefault(r["task"], {})
         cell[r["metric"]] = {**{f"score{s}": r[f"pruned{s}"] for s in IV},
                              **{f"{k}{s}": r[f"{k}{s}"] for k in ("retention", "chance_adjusted_retention") for s in IV},
                              "n": r["n"]}
@@ -236,7 +239,8 @@ def write_report(sweep: Mapping, out: Mapping[str, str | Path], ratio: float = 0
     with ``damage``, proxies, damage_csv, calibration, damage_ranks) to paths. Everything is computed before
     the first file is written, so bad input leaves nothing."""
     rs = U.Resampler(n_boot, seed)
-    rows = table_rows(sweep, rs)
+    all_rows = table_rows(sweep, rs)
+    rows = [r for r in all_rows if r["heal"] == "none"]  # the study of the proxies: the models as pruned
     at = _at(rows, ratio)
     extra, study, files = {}, [], {}
     if damage is not None:
@@ -254,18 +258,21 @@ def write_report(sweep: Mapping, out: Mapping[str, str | Path], ratio: float = 0
                                                                        if k not in ("method", "calibration")}
                                  for r in calib}}
         files = {"proxies": proxies, "damage_csv": dmg, "calibration": calib}
-    text = summary_markdown(rows, ratio, reference, threshold, study)
-    write_table(rows, out["csv"], out["metrics"], extra)
+    text = summary_markdown(rows, ratio, reference, threshold,
+                            [*H.heal_markdown(all_rows, ratio, threshold, sweep.get("patches")), *study])
+    write_table(all_rows, out["csv"], out["metrics"], extra)
     for key, table in files.items():
         _write_csv(table, out[key])
     write_text(out["summary"], text)
     plot_layer_scores(sweep["per_layer"], out["layer_scores"])
     plot_retention(rows, out["retention"], threshold)
-    plot_removed_heatmap(sweep["runs"], sweep["n_layers"], out["heatmap"])
+    plot_removed_heatmap([r for r in sweep["runs"] if r.get("heal", "none") == "none"], sweep["n_layers"], out["heatmap"])
+    if "healing" in out:
+        H.plot_healing(all_rows, out["healing"], ratio, threshold)
     if damage is not None:
         S.plot_damage_ranks({m: v for m, v in sweep["per_layer"].items() if v}, files["damage_csv"], damage,
                             out["damage_ranks"])
-    return rows
+    return all_rows
 
 
 def _write_csv(rows: Sequence[dict], path) -> None:
