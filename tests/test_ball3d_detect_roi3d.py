@@ -2,7 +2,6 @@
 loop on a tiny rendered scene, the false-lock rule and bad input."""
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
+from tiny_ball_scene import tiny_ball_scene
 from torch import nn
 
 from ball3d.camera import Camera, look_at
@@ -52,20 +51,7 @@ class BrightMovingBlob(nn.Module):
 def scene(tmp_path_factory):
     """A rendered 3-camera scene (320x180, 16 frames, a kick at frame ~9), no players, a big ball
     (0.4 m, a few pixels wide) so the hand-built detector finds it; calibrated = true cameras."""
-    from ball3d.scenes.generate import generate_scene, scene_specs
-
-    cfg = copy.deepcopy(yaml.safe_load((ROOT / "params.yaml").read_text())["scenes"])
-    cfg.update(width=320, height=180, n_frames=16)
-    cfg["cameras"]["count"] = 3
-    cfg["calib_video"]["n_frames"] = 1
-    cfg["players"].update(count=0, chasers=0)
-    cfg["ball"]["radius_m"] = 0.4
-    root = tmp_path_factory.mktemp("roi3d")
-    truth = generate_scene(scene_specs(cfg)[0], cfg, root / "scene")
-    calib = root / "calib"
-    for d in truth["cameras"]:
-        Camera.from_dict(d).save(calib / f"{d['name']}.json")
-    return root / "scene", calib, truth
+    return tiny_ball_scene(tmp_path_factory.mktemp("roi3d"))
 
 
 def test_predictor_is_exact_on_a_noiseless_parabola():

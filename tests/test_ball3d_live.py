@@ -3,14 +3,13 @@ bit for bit when nothing is dropped; bad sources are clear errors or reported de
 output never looks complete when it is not."""
 from __future__ import annotations
 
-import copy
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from tiny_ball_scene import tiny_ball_scene
 
 from ball3d.camera import Camera
 from ball3d.detection.analytic import write_analytic_checkpoint
@@ -32,19 +31,8 @@ CAMS = ["cam0", "cam1", "cam2"]
 def rig(tmp_path_factory):
     """A rendered 3-camera scene (320x180, 16 frames), no players, a 0.4 m ball; calibration = true
     cameras; the hand-set detector (ball3d.detection.analytic) on pre-processed input at scale 0.5."""
-    from ball3d.scenes.generate import generate_scene, scene_specs
-
-    cfg = copy.deepcopy(yaml.safe_load((ROOT / "params.yaml").read_text())["scenes"])
-    cfg.update(width=320, height=180, n_frames=16)
-    cfg["cameras"]["count"] = 3
-    cfg["calib_video"]["n_frames"] = 1
-    cfg["players"].update(count=0, chasers=0)
-    cfg["ball"]["radius_m"] = 0.4
     root = tmp_path_factory.mktemp("live")
-    truth = generate_scene(scene_specs(cfg)[0], cfg, root / "scene")
-    calib = root / "calib"
-    for d in truth["cameras"]:
-        Camera.from_dict(d).save(calib / f"{d['name']}.json")
+    _, calib, truth = tiny_ball_scene(root)
     ckpt = root / "det.pt"
     write_analytic_checkpoint(ckpt, DetectorConfig(n_frames=2, use_foreground=True, color=True, width=6, scale=0.5,
                                                    input_source="preprocess"))
