@@ -21,10 +21,10 @@ BIN = Path(sys.executable).parent
 MEM_RULES = {"download_model", "capture_stats", "capture_ppl_drop", "capture_sites", "evaluate_pruning", "layer_damage",
              "hallucination_samples",
              "eavss_capture", "finetune", "evaluate_hallucination_base", "evaluate_hallucination_run",
-             "evaluate_hallucination_dola", "train_detector", "detect_scene"}
+             "evaluate_hallucination_dola", "train_detector", "detect_scene", "live_scene"}
 GPU_RULES = {"capture_stats", "capture_ppl_drop", "capture_sites", "prune_model", "evaluate_pruning", "layer_damage",
              "evaluate_hallucination_base", "evaluate_hallucination_run", "evaluate_hallucination_dola",
-             "train_detector", "detect_scene", "preprocess_scene"}
+             "train_detector", "detect_scene", "preprocess_scene", "live_scene"}
 
 
 def parse_profile(monkeypatch, **env) -> dict:
