@@ -283,6 +283,8 @@ def run_evaluate_pruning(model_dir: str | Path, scores_path: str | Path, dataset
     write_json(out_json, record)
     if timings_json:
         write_json(timings_json, timings)
+    if state_root is not None and Path(state_root).is_dir() and not any(Path(state_root).iterdir()):
+        Path(state_root).rmdir()  # each LoRA state is removed when its heal completes; the empty root goes too
     return {**record, **timings}
 
 
