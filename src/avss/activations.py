@@ -136,6 +136,17 @@ class CaptureResult:
     meta: dict  # n_sequences, n_tokens, config, layer path, model class
 
 
+def hooked_batch(model, col, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """One hooked forward pass of (ids, mask) [B, T] (mask bool) through a collector ``col`` (it gets the mask, the
+    last real token per row, whether every token is real, fresh boundaries); the batch's angular-distance update."""
+    pos = torch.arange(mask.shape[1], device=mask.device)  # [T]
+    col.mask, col.last_idx = mask, (mask * pos).argmax(1)  # [B, T], [B]
+    col.full = bool(mask.all())
+    col.bounds = {}
+    _forward(model, ids, mask.long())
+    return _angular_update(col.bounds)
+
+
 def _forward(model, ids: torch.Tensor, mask: torch.Tensor):
     full = bool(mask.all())  # no padding: let the model use its plain causal mask (faster SDPA path)
     kwargs = {"input_ids": ids, "attention_mask": None if full else mask, "use_cache": False}
@@ -202,12 +213,7 @@ def capture_token_batches(model, batches: Iterable[tuple[torch.Tensor, torch.Ten
             ids, mask = ids[keep], mask[keep]
             if ids.shape[0] == 0:
                 continue
-            pos = torch.arange(mask.shape[1], device=device)  # [T]
-            col.mask, col.last_idx = mask, (mask * pos).argmax(1)  # [B, T], [B]
-            col.full = bool(mask.all())
-            col.bounds = {}
-            _forward(model, ids, mask.long())
-            upd = _angular_update(col.bounds)
+            upd = hooked_batch(model, col, ids, mask)
             ang = upd if ang is None else ang + upd
             n_seq, n_tok = n_seq + ids.shape[0], n_tok + int(mask.sum())
     if n_seq == 0:

@@ -24,11 +24,10 @@ from tqdm.auto import tqdm
 from avss.activations import (
     CaptureConfig,
     LayerAccumulator,
-    _angular_update,
     _cfg_json,
-    _forward,
     _pool,
     _real,
+    hooked_batch,
 )
 from avss.hooks import SITES, BlockIO, block_hooks
 from avss.records import dataset_path
@@ -77,10 +76,7 @@ def capture_sites(model, batches, sites, cfg: CaptureConfig, total: int | None =
     with torch.inference_mode(), block_hooks(model, col, hook_site) as dec:
         for ids, mask in tqdm(batches, total=total, desc="capture sites", disable=not cfg.progress):
             ids, mask = ids.to(device), mask.to(device).bool()  # [B, T]
-            pos = torch.arange(mask.shape[1], device=device)  # [T]
-            col.mask, col.last_idx, col.full, col.bounds = mask, (mask * pos).argmax(1), bool(mask.all()), {}
-            _forward(model, ids, mask.long())
-            upd = _angular_update(col.bounds)
+            upd = hooked_batch(model, col, ids, mask)
             ang = upd if ang is None else ang + upd
             n_seq, n_tok = n_seq + ids.shape[0], n_tok + int(mask.sum())
     if n_seq == 0:
