@@ -2,6 +2,9 @@
 (``layers_removed``: the dense model is back on exit, also on error).
 
 Used by the capture phase (leave-one-layer-out perplexity), the prune phase and the evaluate_pruning sweep.
+``blocks_replayed`` stands the first blocks in by replays of outputs recorded in a dense pass on the same
+input (``record_block_outputs``): removing layer l then costs layers l+1..L-1 only (the one-shot
+ppl_drop capture and the measured damage of layer_damage).
 Both update together: the block ``nn.ModuleList``, ``config.num_hidden_layers``, per-layer config lists
 (``layer_types``) and every ``layer_idx`` attribute (KV-cache slot). Removing no layer is a no-op; removing
 every layer, an index out of range or a duplicate raises ``PipelineError``.
@@ -89,3 +92,40 @@ def layers_removed(model, layers: Sequence[int]) -> Iterator:
             setattr(cfg, key, values)
         for m, idx in snap["idx"]:
             m.layer_idx = idx
+
+
+class _Replay(nn.Module):
+    """Stands in for a decoder block: returns the output the real block produced in the dense pass."""
+
+    def __init__(self, output):
+        super().__init__()
+        self.output = output
+
+    def forward(self, *args, **kwargs):
+        return self.output
+
+
+@contextlib.contextmanager
+def blocks_replayed(model, outputs: Sequence) -> Iterator:
+    """Replace the first len(outputs) blocks of the current block list by replays; restored on exit."""
+    layers = find_decoder_layers(model).layers
+    real = [layers[i] for i in range(len(outputs))]
+    try:
+        for i, out in enumerate(outputs):
+            layers[i] = _Replay(out)
+        yield model
+    finally:
+        for i, block in enumerate(real):
+            layers[i] = block
+
+
+@contextlib.contextmanager
+def record_block_outputs(model, into: dict) -> Iterator:
+    """Record ``into[k]`` = the output of block k for every forward pass inside the block (last one wins)."""
+    blocks = find_decoder_layers(model).layers
+    handles = [b.register_forward_hook(lambda m, a, o, k=k: into.__setitem__(k, o)) for k, b in enumerate(blocks)]
+    try:
+        yield model
+    finally:
+        for h in handles:
+            h.remove()

@@ -4,49 +4,22 @@
 token-level perplexity exp(mean next-token NLL) over the calibration windows [N, T] (no
 padding), first of the dense model, then with layer l removed (``avss.prune.layers_removed``),
 for every l. Layers before l compute exactly what they computed in the dense pass, so their
-outputs are recorded once per batch and replayed (``_Replay``): removing layer l costs only
+outputs are recorded once per batch and replayed (``avss.surgery.blocks_replayed``): removing layer l costs only
 layers l+1..L-1 and the LM head, about 40 % less than L full passes.
 The score phase turns it into ``ppl_without[l] - ppl_dense`` (pure function). The general
 evaluation perplexity lives in ``avss.evaluation``; this helper only serves the baseline.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from tqdm.auto import tqdm
 
 from avss.hooks import find_decoder_layers
-from avss.surgery import layers_removed
+from avss.surgery import blocks_replayed, layers_removed, record_block_outputs
 from pipeutil.io import PipelineError
-
-
-class _Replay(nn.Module):
-    """Stands in for a decoder block: returns the output the real block produced in the dense pass."""
-
-    def __init__(self, output):
-        super().__init__()
-        self.output = output
-
-    def forward(self, *args, **kwargs):
-        return self.output
-
-
-@contextlib.contextmanager
-def _replayed(model, outputs: list):
-    """Replace the first len(outputs) blocks of the current block list by replays; restore on exit."""
-    layers = find_decoder_layers(model).layers
-    real = [layers[i] for i in range(len(outputs))]
-    try:
-        for i, out in enumerate(outputs):
-            layers[i] = _Replay(out)
-        yield model
-    finally:
-        for i, block in enumerate(real):
-            layers[i] = block
 
 
 def _nll(model, ids: torch.Tensor) -> float:
@@ -80,14 +53,10 @@ def leave_one_out_perplexity(model, windows: torch.Tensor, batch_size: int, prog
     for i in range(0, windows.shape[0], batch_size):
         ids = windows[i:i + batch_size].to(device)  # [B, T]
         outs: dict[int, object] = {}
-        handles = [b.register_forward_hook(lambda m, a, o, k=k, outs=outs: outs.__setitem__(k, o)) for k, b in enumerate(blocks)]
-        try:
+        with record_block_outputs(model, outs):
             dense += _nll(model, ids)
-        finally:
-            for h in handles:
-                h.remove()
         for layer in range(n_layers):
-            with layers_removed(model, [layer]), _replayed(model, [outs[k] for k in range(layer)]):
+            with layers_removed(model, [layer]), blocks_replayed(model, [outs[k] for k in range(layer)]):
                 without[layer] += _nll(model, ids)
             bar.update()
     bar.close()
