@@ -206,3 +206,28 @@ def test_live_phase_refuses_a_scene_whose_source_ends_early_and_writes_nothing(r
     with pytest.raises(PipelineError, match=r"cam1\.avi.*stopped after 9 frames"):
         run_live_scene(str(copy_dir / "truth.json"), str(calib), str(ckpt), params, live, *out)
     assert not any(Path(p).exists() for p in out)
+
+
+def test_close_gives_up_on_a_reader_blocked_in_its_decoder_after_the_deadline():
+    import threading
+
+    from ball3d.live.sources import FrameSets, Source
+
+    release = threading.Event()
+
+    class _Stalled:  # a network stream whose read never returns until released
+        def read(self):
+            release.wait(30)
+            return False, None
+
+        def release(self):
+            pass
+
+    src = Source("cam0", "rtsp://stalled", _Stalled(), 25.0, (8, 8), 0, False)
+    sets = FrameSets([src], queue_frames=2, policy="drop", pace=False)
+    start = time.monotonic()
+    stuck = sets.close(deadline_s=0.5)
+    assert stuck == ["cam0"] and time.monotonic() - start < 3.0  # closed on time, the blocked reader named
+    release.set()
+    src.thread.join(5)
+    assert not src.thread.is_alive()

@@ -191,17 +191,26 @@ class FrameSets:
             self.end_reason = (f"source {s.spec!r} (camera {s.name!r}) stopped after {e.frames} frames ({e.reason}) "
                                "while other sources had frames left")
 
-    def close(self) -> None:
-        """Stop the readers and wait for them (a short wait: they check the stop flag every 0.1 s)."""
+    def close(self, deadline_s: float = 5.0) -> list[str]:
+        """Stop the readers and wait for them, ``deadline_s`` at most in all (they check the stop flag every
+        0.1 s, but a read blocked inside the decoder, e.g. a stalled network stream, never returns to it).
+        Returns the names of the sources whose reader was still alive at the deadline (daemon threads: they
+        do not keep the process alive); a warning names them."""
         self.stop.set()
+        end = time.monotonic() + deadline_s
         for s in self.sources:
-            while s.thread is not None and s.thread.is_alive():
+            while s.thread is not None and s.thread.is_alive() and time.monotonic() < end:
                 try:
                     s.q.get(timeout=0.05)
                 except queue.Empty:
                     pass
             if s.thread is not None:
-                s.thread.join(timeout=1.0)
+                s.thread.join(timeout=max(0.0, min(1.0, end - time.monotonic())))
+        stuck = [s.name for s in self.sources if s.thread is not None and s.thread.is_alive()]
+        if stuck:
+            log.warning("live: reader(s) of %s still blocked %.1f s after close; left behind (daemon threads)",
+                        ", ".join(stuck), deadline_s)
+        return stuck
 
     @property
     def dropped(self) -> dict[str, int]:
