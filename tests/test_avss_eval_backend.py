@@ -4,7 +4,11 @@ import torch
 from tiny_llm import make_tiny_llm
 
 from avss.evaluation.backends import DummyBackend, HFBackend, cut_at_stop
-from avss.evaluation.requests import GenerateRequest, LoglikelihoodRequest, RollingRequest
+from avss.evaluation.requests import (
+    GenerateRequest,
+    LoglikelihoodRequest,
+    RollingRequest,
+)
 
 CTX = "Question: What is the boiling point of water? The capital of France is Paris. Answer:"
 CONTS = [" 100 degrees Celsius", " Paris", " the planet closest to the sun", " no"]
@@ -158,6 +162,21 @@ def test_token_budget_splits_batches(llama):
     got = be.loglikelihood(reqs)
     assert be.stats["forward_calls"] >= 3  # rows of ~20 tokens, at most 50 padded tokens per pass
     assert [g[0] for g in got] == pytest.approx([r[0] for r in ref], abs=1e-4)
+
+
+def test_rows_of_very_different_lengths_are_not_padded_into_one_batch(llama):
+    model, tok = llama
+    reqs = [LoglikelihoodRequest(CTX + " word" * k, " Paris") for k in (0, 1, 2, 12, 13, 30)]
+    be = HFBackend(model, tok, batch_size=64, max_batch_tokens=10**6, progress=False)
+    rows = be.pack_pairs([be.encode_pair(r.context, r.continuation) for r in reqs])
+    batches = be._batches(rows)
+    assert sorted(len(r.tokens) for b in batches for r in b) == sorted(len(r.tokens) for r in rows)
+    assert all(len(r.tokens) >= be.min_fill * len(b[0].tokens) for b in batches for r in b)
+    loose = HFBackend(model, tok, batch_size=64, max_batch_tokens=10**6, progress=False)
+    loose.min_fill = 0.0
+    assert len(loose._batches(rows)) == 1 < len(batches)  # the token budget alone would pad them into one
+    ref = HFBackend(model, tok, batch_size=1, progress=False).loglikelihood(reqs)
+    assert [g[0] for g in be.loglikelihood(reqs)] == pytest.approx([r[0] for r in ref], abs=1e-4)
 
 
 @pytest.mark.parametrize("arch", ["llama", "gpt2"])
