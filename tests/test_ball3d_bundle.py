@@ -155,3 +155,24 @@ def test_clock_skew_is_estimated_and_corrected():
     est = np.array([fixed.track.meta["skew_s"][c.name] for c in p.cameras])
     assert np.abs(est - (true - true[0])).max() < 0.004  # seconds, relative to camera 0
     assert _rmse(fixed.track, p.xyz) < 0.6 * _rmse(plain.track, p.xyz)
+
+
+def test_streaming_reverts_a_jump_the_next_frame_does_not_confirm_and_keeps_a_real_kick():
+    import copy
+
+    from ball3d.association import FrameFix
+    from ball3d.triangulate import project
+
+    p = make_problem(n_cameras=3, n_frames=90, noise_px=0.5, seed=11, kick_frame=60)
+    assoc = associate(p.cameras, p.candidates, AssocConfig())
+    clean = stream(p.cameras, assoc, BundleConfig(), p.fps, lag_frames=8)[1]
+    bad = copy.deepcopy(assoc)
+    wrong = p.xyz[30] + np.array([1.5, -1.0, 0.5])  # a look-alike 1.9 m away, seen by two cameras in frame 30
+    uv, _ = project(bad.P[:2], wrong[None])
+    bad.fixes[30] = FrameFix(30, wrong, [0, 1], uv[0])
+    lag = stream(p.cameras, bad, BundleConfig(), p.fps, lag_frames=8)[1]
+    err = {f: np.linalg.norm(np.asarray(x) - p.xyz[f]) for f, x in zip(lag.frames, lag.xyz)}
+    assert err[30] < 0.1 and max(err[f] for f in range(31, 40) if f in err) < 0.1  # bridged, the chain follows the ball
+    assert list(lag.meta["reverted"]) == ["30"] and "not confirmed by frame 31" in lag.meta["reverted"]["30"]
+    assert "reverted" not in clean.meta  # the kick at frame 60 is confirmed by the frames after it
+    assert _rmse(clean, p.xyz) < 0.05

@@ -4,7 +4,15 @@ Each new frame brings its accepted detections (or, without a 2-view fix, the sin
 candidates nearest to the ballistic prediction) and a ballistic factor linking it to the two
 previous frames; when the new fix disagrees with the prediction by more than ``break_sigma``
 (a bounce or a kick) that factor is left out. Variables older than ``lag_frames`` are
-marginalised out. For every frame we keep the filtered estimate (available at once) and the
+marginalised out.
+
+A jump has to be confirmed by the next frame: when frame i+1 agrees better with the old chain
+continued through a bridged frame i (its fix within the innovation gate of that prediction, or, with
+no fix, more single views near it than near the jumped chain's), the jump was a wrong fix (a
+look-alike seen by two or three cameras, issue 16). Its projection factors are removed from the
+smoother and frame i is bridged like a frame without a fix (ballistic factor, single views near the
+prediction), so the fixed-lag value of frame i and the chain after it follow the ball; the track's
+``meta.reverted`` names the frame and why. For every frame we keep the filtered estimate (available at once) and the
 fixed-lag estimate (the value it had when it left the window).
 """
 from __future__ import annotations
@@ -38,6 +46,18 @@ class StreamState:
     n_frames: int = 0  # frames of the sequence
     skipped: set = field(default_factory=set)  # frames without information (no fix, no prediction)
     final: set = field(default_factory=set)  # frames that have left the window (fixed-lag value final)
+    jump: _Jump | None = None  # the last frame whose fix jumped away from the prediction (to be confirmed)
+    reverted: dict = field(default_factory=dict)  # frame -> why its jumped fix was replaced by the prediction
+
+
+@dataclass
+class _Jump:
+    frame: int
+    x_pred: np.ndarray  # (3,) prediction of the frame from the chain before it
+    prev: list  # the chain before the frame
+    cand: np.ndarray  # (V, K, 3) the frame's candidates
+    factors: list  # smoother indices of the fix's projection factors
+    dist_m: float  # distance of the fix from the prediction
 
 
 def _terms(prev, cfg: BundleConfig) -> tuple[float, float]:
@@ -93,8 +113,26 @@ def _frame_update(smoother, cameras, P, fix: FrameFix, cand: np.ndarray, i: int,
         graph.add(gtsam.PriorFactorPoint3(X(i), np.asarray(x0, float),
                                           gtsam.noiseModel.Isotropic.Sigma(3, cfg.weak_prior_sigma_m)))
     smoother.update(graph, values, {X(i): i * dt})
+    if x_pred is not None and fix.xyz is not None and not link:  # a jump: confirmed or reverted at frame i + 1
+        idx = list(smoother.getISAM2Result().getNewFactorsIndices())
+        st.jump = _Jump(i, x_pred, list(st.prev), cand, idx[:len(rows)], float(np.linalg.norm(fix.xyz - x_pred)))
     st.support[i] = [cameras[j].name for j, _ in rows]
     return True
+
+
+def _unconfirmed(P, jump: _Jump, st: StreamState, fix: FrameFix, cand: np.ndarray, i: int, cfg: BundleConfig,
+                 dt: float) -> bool:
+    """Does frame i agree better with the old chain (bridged through the jump frame) than with the jump?"""
+    x_old = _predict(jump.prev[-1:] + [(jump.frame, jump.x_pred)], i, dt, cfg)
+    x_new = _predict(st.prev, i, dt, cfg)
+    if x_old is None:
+        return False
+    if fix.xyz is not None:
+        d_old = float(np.linalg.norm(fix.xyz - x_old))
+        d_new = float(np.linalg.norm(fix.xyz - x_new)) if x_new is not None else np.inf
+        return d_old < st.gate_m and d_old < d_new
+    n_new = len(_single_view(P, cand, x_new, cfg.gap_gate_px)) if x_new is not None else 0
+    return len(_single_view(P, cand, x_old, cfg.gap_gate_px)) > n_new
 
 
 class FixedLagStream:
@@ -115,6 +153,9 @@ class FixedLagStream:
         st = self.st
         st.n_frames = max(st.n_frames, i + 1)
         t0 = time.perf_counter()
+        jump, st.jump = st.jump, None
+        if jump is not None and jump.frame == i - 1 and _unconfirmed(self.P, jump, st, fix, cand, i, self.cfg, self.dt):
+            self._revert(jump)
         if not _frame_update(self.smoother, self.cameras, self.P, fix, cand, i, self.cfg, self.dt, st, self.noise):
             st.prev = []
             st.skipped.add(i)
@@ -131,6 +172,32 @@ class FixedLagStream:
         st.out_filtered[i] = est.atPoint3(X(i))
         st.prev = (st.prev + [(i, st.out_filtered[i])])[-2:]
         return st.out_filtered[i], done
+
+    def _revert(self, jump: _Jump) -> None:
+        """Replace the jumped fix of frame ``jump.frame`` by a bridge from the chain before it."""
+        i, cfg, st = jump.frame, self.cfg, self.st
+        rows = _single_view(self.P, jump.cand, jump.x_pred, cfg.gap_gate_px)
+        graph = gtsam.NonlinearFactorGraph()
+        for j, uv in rows:
+            graph.add(projection_factor(self.cameras[j], j, i, uv, self.noise, False))
+        est = self.smoother.calculateEstimate()
+        if est.exists(X(i - 2)) and est.exists(X(i - 1)):
+            g, roll = _terms(jump.prev, cfg)
+            graph.add(ballistic_factor(i - 2, i - 1, i, self.dt, cfg.accel_sigma_mps2, g, cfg.drag_per_m,
+                                       cfg.robust, cfg.robust_k, roll))
+        if len(rows) < 2:
+            graph.add(gtsam.PriorFactorPoint3(X(i), np.asarray(jump.x_pred, float),
+                                              gtsam.noiseModel.Isotropic.Sigma(3, cfg.weak_prior_sigma_m)))
+        self.smoother.update(graph, gtsam.Values(), {}, list(jump.factors))
+        self.smoother.update()  # one more relinearisation: the estimate moves by the jump
+        x_i = self.smoother.calculateEstimate().atPoint3(X(i))
+        st.support[i] = [self.cameras[j].name for j, _ in rows]
+        st.reverted[i] = (f"fix {jump.dist_m:.2f} m from the ballistic prediction not confirmed by frame {i + 1}: "
+                          "bridged from the chain before it")
+        st.prev = jump.prev[-1:] + [(i, x_i)]
+        if i in st.out_lagged:
+            st.out_lagged[i] = x_i
+        log.debug("streaming: %s", st.reverted[i])
 
     def covariance(self, i: int) -> np.ndarray | None:
         """(3, 3) marginal covariance of frame i in m^2 while it is in the window (None otherwise)."""
@@ -171,6 +238,9 @@ def _tracks(st: StreamState, lag_frames: int) -> tuple[Track3D, Track3D]:
         frames = sorted(vals)
         missing = {str(i): "no 2-view fix and no ballistic prediction" if i in st.skipped
                    else "no update after it (end of the sequence)" for i in range(st.n_frames) if i not in vals}
+        meta = {"lag_frames": lag_frames, "missing": missing}
+        if st.reverted and name == "streaming_fixed_lag":
+            meta["reverted"] = {str(k): v for k, v in sorted(st.reverted.items())}
         out.append(Track3D(frames, [np.asarray(vals[k]).tolist() for k in frames], None,
-                           [st.support[k] for k in frames], name, {"lag_frames": lag_frames, "missing": missing}))
+                           [st.support[k] for k in frames], name, meta))
     return out[0], out[1]
