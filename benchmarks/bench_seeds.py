@@ -10,6 +10,8 @@ track as the bundle phase does and scores both: per seed the detection F1 (overa
 each hard subset, per scene) and the per-scene 3D table (RMSE, wrong fixes > 0.5 m, missing);
 then the spread over seeds (min / max). ``--reuse SEED=PATH`` scores an existing checkpoint
 (e.g. the pipeline's results/train_detector/model.pt for seed 0) instead of training it again.
+``--merge A.json B.json ...`` joins the seed rows of earlier runs (e.g. one process per seed, each
+with ``--threads 1``, run side by side) into one table and spread, without running anything.
 
     python benchmarks/bench_seeds.py --seeds 0 1 2 --reuse 0=results/train_detector/model.pt \
         --out results/bench/seeds.json
@@ -79,6 +81,8 @@ def one_seed(seed: int, ckpt: str | None, params: dict, results: Path, work: Pat
     f1 = {"overall": det["overall"]["f1"], **{k: v["f1"] for k, v in det["subsets"].items()}}
     return {"seed": seed, "checkpoint": "trained here" if trained else ckpt,
             "f1": f1, "f1_per_scene": det["per_scene"], "headline": ev["headline"][METHOD],
+            "headline_by_method": {m: ev["headline"][m] for m in params["evaluate_vision"]["table_methods"]
+                                   if m in ev["headline"]},
             "scenes_3d": {s["scene_id"]: s["methods"][METHOD] for s in ev["scenes"]},
             "cpu_s": round(time.process_time() - t0, 1), "train_cpu_s": round(train_cpu, 1)}
 
@@ -103,7 +107,20 @@ def main() -> None:
     ap.add_argument("--reuse", action="append", default=[], help="SEED=PATH: score this checkpoint for SEED")
     ap.add_argument("--results", default="results", help="pipeline results holding scenes, preprocess, calibrate")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                    help="join the seed rows of these earlier outputs into --out (nothing is run)")
     a = ap.parse_args()
+    if a.merge:
+        runs = [json.loads(Path(f).read_text()) for f in a.merge]
+        rows = sorted((r for run in runs for r in run["seeds"]), key=lambda r: r["seed"])
+        seen = [r["seed"] for r in rows]
+        if len(set(seen)) != len(seen):
+            raise SystemExit(f"bench_seeds --merge: seed(s) {sorted({x for x in seen if seen.count(x) > 1})} occur in "
+                             "more than one file")
+        result = {**runs[0], "seeds": rows, "spread": spread(rows), "merged_from": [str(f) for f in a.merge]}
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
+        return
     reuse = {int(k): v for k, v in (r.split("=", 1) for r in a.reuse)}
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     torch.set_num_threads(a.threads)
