@@ -537,7 +537,7 @@ class EvaluatePruningHealPatch(Section):
 class EvaluatePruningHealLora(Section):
     """params.yaml: evaluate_pruning.heal.lora."""
 
-    enabled: bool = Req(True, "Also heal with a short LoRA fine-tune (on the patched model when the patch is enabled).")
+    enabled: bool = Req(False, "Also heal with a short LoRA fine-tune (on the patched model when the patch is enabled); off on 2 cores (docs/healing.md, Cost).")
     tokens: int = Req(4096, "Training tokens in all (>= 1): ceil(tokens / (batch_size x seq_len)) optimiser steps.", ge=1)
     seq_len: int = Req(256, "Tokens per training window.", ge=2)
     batch_size: int = Req(4, "Windows per optimiser step.", ge=1)
