@@ -41,6 +41,7 @@ from ball3d.detection.phase import (
     scene_inputs,
 )
 from ball3d.evaluation.metrics import evaluate_all
+from ball3d.evaluation.phase import detection_3d
 from ball3d.fusion.phase import run_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,33 +68,47 @@ def one_seed(seed: int, ckpt: str | None, params: dict, results: Path, work: Pat
                   str(work / f"training_seed{seed}.json"), str(work / f"curve_seed{seed}.png"), net, tp, dp, mp)
     train_cpu = time.process_time() - t0
     tests = split_scenes(results, "test", prep)
-    dets, pairs = [], []
+    dets, bundles = [], []
     for sc in tests:
         out = str(work / f"det_seed{seed}_{Path(sc.scene_dir).name}.json")
         run_detect(sc, out, "heatmap", ckpt, dp, cp, threads=threads, assoc=params["bundle"]["association"])
         dets.append(out)
         payload = run_bundle(str(Path(sc.scene_dir) / "truth.json"), sc.calib_dir, out, params["bundle"])
-        pairs.append((json.loads(json.dumps(payload, default=lambda o: np.asarray(o).tolist())),
-                      json.loads((Path(sc.scene_dir) / "truth.json").read_text())))
+        bundles.append(work / f"bundle_seed{seed}_{Path(sc.scene_dir).name}.json")
+        bundles[-1].write_text(json.dumps(payload, default=lambda o: np.asarray(o).tolist()))
+    row = score_seed(seed, tests, dets, bundles, params, work)
+    return {**row, "checkpoint": "trained here" if trained else ckpt,
+            "cpu_s": round(time.process_time() - t0, 1), "train_cpu_s": round(train_cpu, 1)}
+
+
+def score_seed(seed: int, tests, dets: list[str], bundles: list[Path], params: dict, work: Path) -> dict:
+    """Detection F1 (raw and re-read with the 3D track) and the 3D per-scene table of one seed's files."""
+    pairs = [(json.loads(Path(b).read_text()), json.loads((Path(sc.scene_dir) / "truth.json").read_text()))
+             for sc, b in zip(tests, bundles)]
+    mp = MetricParams(**params["detect"]["metrics"])
     det = run_metrics([sc.scene_dir for sc in tests], {"heatmap": dets}, str(work / f"m{seed}.json"),
-                      str(work / f"m{seed}.png"), MetricParams(**params["detect"]["metrics"]))["detectors"]["heatmap"]
+                      str(work / f"m{seed}.png"), mp)["detectors"]["heatmap"]
     ev = evaluate_all(pairs)
+    d3p = params["evaluate_vision"]["detection_3d"]
+    d3 = detection_3d(pairs, dets, [sc.calib_dir for sc in tests], d3p["method"], float(d3p["radius_px"]), mp)
     f1 = {"overall": det["overall"]["f1"], **{k: v["f1"] for k, v in det["subsets"].items()}}
-    return {"seed": seed, "checkpoint": "trained here" if trained else ckpt,
-            "f1": f1, "f1_per_scene": det["per_scene"], "headline": ev["headline"][METHOD],
+    w3 = d3["with_3d"]
+    f1_3d = {"overall": w3["overall"]["f1"], **{k: v["f1"] for k, v in w3["subsets"].items()}}
+    return {"seed": seed, "f1": f1, "f1_with_3d": f1_3d, "f1_per_scene": det["per_scene"],
+            "f1_with_3d_per_scene": w3["per_scene_f1"], "headline": ev["headline"][METHOD],
             "headline_by_method": {m: ev["headline"][m] for m in params["evaluate_vision"]["table_methods"]
                                    if m in ev["headline"]},
-            "scenes_3d": {s["scene_id"]: s["methods"][METHOD] for s in ev["scenes"]},
-            "cpu_s": round(time.process_time() - t0, 1), "train_cpu_s": round(train_cpu, 1)}
+            "scenes_3d": {s["scene_id"]: s["methods"][METHOD] for s in ev["scenes"]}}
 
 
 def spread(rows: list[dict]) -> dict:
     """min / max over seeds of each F1 subset and of the headline figures."""
     out = {}
     for s in SUBSETS:
-        v = [r["f1"][s] for r in rows if s in r["f1"]]
-        if v:
-            out[f"f1_{s}"] = {"min": min(v), "max": max(v)}
+        for key, name in (("f1", "f1"), ("f1_with_3d", "f1_with_3d")):
+            v = [r[key][s] for r in rows if s in r.get(key, {})]
+            if v:
+                out[f"{name}_{s}"] = {"min": min(v), "max": max(v)}
     for k in ("wrong_fix_rate", "median_scene_rmse_m", "worst_scene_rmse_m", "scenes_rmse_above_wrong_fix"):
         v = [r["headline"][k] for r in rows]
         out[k] = {"min": min(v), "max": max(v)}
@@ -107,6 +122,11 @@ def main() -> None:
     ap.add_argument("--reuse", action="append", default=[], help="SEED=PATH: score this checkpoint for SEED")
     ap.add_argument("--results", default="results", help="pipeline results holding scenes, preprocess, calibrate")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--keep", default=None, metavar="DIR",
+                    help="keep checkpoints, detections and 3D tracks here (default: a temporary folder, removed)")
+    ap.add_argument("--rescore", default=None, metavar="DIR",
+                    help="score the detections and 3D tracks an earlier --keep DIR run left for --seeds again "
+                         "(the current metrics; no training, no detection)")
     ap.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                     help="join the seed rows of these earlier outputs into --out (nothing is run)")
     a = ap.parse_args()
@@ -123,12 +143,33 @@ def main() -> None:
         return
     reuse = {int(k): v for k, v in (r.split("=", 1) for r in a.reuse)}
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    if a.rescore:
+        work = Path(a.rescore)
+        td = {**params["train_detector"], "threads": a.threads}
+        tests = split_scenes(Path(a.results), "test", td["input"] == "preprocess")
+        rows = []
+        for seed in a.seeds:
+            dets = [str(work / f"det_seed{seed}_{Path(sc.scene_dir).name}.json") for sc in tests]
+            bundles = [work / f"bundle_seed{seed}_{Path(sc.scene_dir).name}.json" for sc in tests]
+            missing = [str(f) for f in [*map(Path, dets), *bundles] if not Path(f).is_file()]
+            if missing:
+                raise SystemExit(f"bench_seeds --rescore: {len(missing)} files of seed {seed} missing, e.g. {missing[0]}")
+            rows.append({**score_seed(seed, tests, dets, bundles, params, work), "rescored_from": str(work)})
+            print(json.dumps({k: rows[-1][k] for k in ("seed", "f1", "f1_with_3d", "headline")}), flush=True)
+        result = {"seeds": rows, "spread": spread(rows), "method": METHOD, "machine": platform.processor() or
+                  platform.machine(), "torch": str(torch.__version__), "detect_params": params["detect"]}
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
+        return
     torch.set_num_threads(a.threads)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_seeds_") as tmp:
+        if a.keep:
+            Path(a.keep).mkdir(parents=True, exist_ok=True)
+            tmp = a.keep
         for seed in a.seeds:
             rows.append(one_seed(seed, reuse.get(seed), params, Path(a.results), Path(tmp), a.threads))
-            print(json.dumps({k: rows[-1][k] for k in ("seed", "f1", "headline", "cpu_s")}), flush=True)
+            print(json.dumps({k: rows[-1][k] for k in ("seed", "f1", "f1_with_3d", "headline", "cpu_s")}), flush=True)
     result = {"seeds": rows, "spread": spread(rows), "method": METHOD, "machine": platform.processor() or
               platform.machine(), "torch": str(torch.__version__), "detect_params": params["detect"]}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)

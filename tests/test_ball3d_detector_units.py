@@ -8,8 +8,18 @@ import torch
 from ball3d.detection.classical import ClassicalParams, blob_candidates
 from ball3d.detection.infer import heatmaps, roi_window, topk_peaks
 from ball3d.detection.inputs import CameraClip, foreground, stack_input, standardise
-from ball3d.detection.metrics import MetricParams, evaluate, frame_outcome, frame_subsets
-from ball3d.detection.network import DetectorConfig, HeatmapNet, load_checkpoint, save_checkpoint
+from ball3d.detection.metrics import (
+    MetricParams,
+    evaluate,
+    frame_outcome,
+    frame_subsets,
+)
+from ball3d.detection.network import (
+    DetectorConfig,
+    HeatmapNet,
+    load_checkpoint,
+    save_checkpoint,
+)
 from pipeutil.io import PipelineError
 
 
@@ -236,3 +246,32 @@ def test_occluded_boost_draws_more_windows_from_partly_hidden_frames():
             train_mod.stack_input = orig
         counts[boost] = np.mean(np.array(picked) < 2)  # share of windows from the two partly hidden frames
     assert counts[1.0] < 0.2 and counts[8.0] > 0.35  # 2/20 = 0.1 uniform; 16/34 = 0.47 boosted
+
+
+def test_answers_re_read_with_the_3d_track():
+    from ball3d.detection.metrics import answers_from_track
+
+    cam = _camera()
+    X = np.array([[3.0, 2.0, 0.11]])
+    (u, v), = cam.project(X)[0]
+    rows = {"cam0": [
+        [[u + 40, v, 0.9], [u + 1.0, v - 1.0, 0.3]],  # a look-alike on top, the ball second and weak: promoted
+        [[u + 40, v, 0.9]],  # nothing near the ball: no answer (scores capped below the threshold)
+        [[u + 40, v, 0.9]],  # no track position in this frame: as the detector wrote it
+        [[u + 0.5, v, 0.8]],  # already right: kept
+    ]}
+    track = {"frames": [0, 1, 3], "xyz": [X[0].tolist()] * 3}
+    out = answers_from_track(rows, [cam], track, radius_px=4.0, score_threshold=0.5)["cam0"]
+    assert out[0][0] == [u + 1.0, v - 1.0, 0.5] and out[0][1] == [u + 40, v, 0.9]
+    assert len(out[1]) == 1 and out[1][0][2] < 0.5 and out[1][0][:2] == [u + 40, v]
+    assert out[2] == [[u + 40, v, 0.9]] and out[3] == [[u + 0.5, v, 0.8]]
+    assert rows["cam0"][0][0] == [u + 40, v, 0.9]  # the input is not changed
+    p = MetricParams(tol_px=5, score_threshold=0.5, min_visible=0.25)
+    before = [frame_outcome([u, v], 1.0, r, p) for r in rows["cam0"]]
+    after = [frame_outcome([u, v], 1.0, r, p) for r in out]
+    assert [o["tp"] for o in before] == [0, 0, 0, 1] and [o["tp"] for o in after] == [1, 0, 0, 1]
+    assert [o["fp"] for o in after] == [0, 0, 1, 0]  # the look-alike of frame 1 is no longer answered
+    behind = {"frames": [0], "xyz": [[0.0, -60.0, 15.0]]}  # behind the camera: rows unchanged
+    assert answers_from_track({"cam0": rows["cam0"][:1]}, [cam], behind, 4.0, 0.5)["cam0"] == rows["cam0"][:1]
+    with pytest.raises(KeyError, match="cam1"):
+        answers_from_track(rows, [_camera("cam1")], track, 4.0, 0.5)

@@ -100,6 +100,18 @@ def test_bundle_then_metrics_on_a_scene(scene, tmp_path):
     assert o["graph_smoothed"]["rmse_m"] < o["ransac"]["rmse_m"] < o["dlt"]["rmse_m"]
     assert o["graph_smoothed"]["rmse_m"] < 0.04 and out["scenes"][0]["methods"]["ransac"]["invented"] == 0
     assert json.loads((tmp_path / "m.json").read_text())["scenes"][0]["scene_id"] == "test_21"
+    d3 = {"paths": [str(root / "det.json")], "camera_dirs": [str(root / "cams")], "method": "graph_smoothed",
+          "radius_px": 4.0, "metric_params": {}}
+    res = run_metrics([str(tmp_path / "b.json")], [str(root / "truth.json")], str(tmp_path / "m3.json"),
+                      detections=d3)["detection_3d"]
+    raw, with3d = res["raw"]["overall"], res["with_3d"]["overall"]
+    assert raw["n"] == with3d["n"] > 0 and set(res["raw"]["per_scene_f1"]) == {"test_21"}
+    assert with3d["tp"] >= raw["tp"] and with3d["fp"] <= raw["fp"]  # the 3D track only promotes the ball's candidate
+    assert "detection_3d" in json.loads((tmp_path / "m3.json").read_text())
+    with pytest.raises(PipelineError, match="detection_3d.method"):
+        run_metrics([str(tmp_path / "b.json")], [str(root / "truth.json")], str(tmp_path / "m4.json"),
+                    detections={**d3, "method": "graph_smoothed_skew"})
+    assert not (tmp_path / "m4.json").exists()
     plots = {k: str(tmp_path / f"{k}.png") for k in ("trajectory", "errors", "detections")}
     run_plots(str(tmp_path / "b.json"), str(root / "truth.json"), str(root / "det.json"), str(root / "cams"),
               "calibrated", None, plots)  # videos are absent: blank canvas, still a plot

@@ -704,6 +704,19 @@ class EvaluateVisionTargets(Section):
     radius_m: float = Opt(55.0, "Ring size (x half-axis 1.25 r, y 0.9 r), metres.", gt=0)
 
 
+class EvaluateVisionDetection3D(Section):
+    """params.yaml: evaluate_vision.detection_3d."""
+
+    enabled: bool = Req(True, "Also score each camera's answer re-read with the 3D track (metrics_<detector>.json: detection_3d).")
+    method: Literal[
+        "dlt", "ransac", "ransac_seq", "graph_robust", "graph_smoothed", "graph_smoothed_skew",
+        "streaming_filtered", "streaming_fixed_lag",
+    ] = Req("graph_smoothed", "Bundle track whose reprojection picks each camera's answer.")
+    radius_px: float = Req(
+        4.0, "A candidate this close (full-resolution px) to the track's reprojection becomes the answer; none that close and the reprojection inside the image: no answer.", gt=0
+    )
+
+
 class EvaluateVision(Section):
     """3D evaluation against ground truth, plots and synthetic sweeps (phase evaluate_vision); see docs/vision_3d.md."""
 
@@ -723,6 +736,9 @@ class EvaluateVision(Section):
         ["graph_smoothed", "ransac_seq", "streaming_fixed_lag", "live_fixed_lag"],
         "Methods tabulated per scene in results/evaluate_vision/scenes_<detector>.md (RMSE, median, p95, coverage, wrong fixes, missing).",
         min_length=1,
+    )
+    detection_3d: EvaluateVisionDetection3D = Req(
+        EvaluateVisionDetection3D, "Per-camera detection F1 of the answers re-read with a 3D track, beside the detector's own (docs/vision_detector.md)."
     )
     sweeps: EvaluateVisionSweeps = Req(
         EvaluateVisionSweeps, "Synthetic sequences (src/ball3d/evaluation/synth.py), each axis varied alone around `base`."

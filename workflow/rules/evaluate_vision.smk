@@ -6,6 +6,7 @@ rule evaluate_vision_metrics:
         tracks=lambda wc: eval_pairs(wc.detector)[0],
         truth=lambda wc: eval_pairs(wc.detector)[1],
         live=lambda wc: live_eval_files(wc.detector),  # live tracks, scored beside the batch methods
+        detections=lambda wc: eval_detections(wc.detector)[0],  # per-camera F1, raw and re-read with the 3D track
     output:
         metrics="results/evaluate_vision/metrics_{detector}.json",
         table="results/evaluate_vision/scenes_{detector}.md",
@@ -19,6 +20,9 @@ rule evaluate_vision_metrics:
         "../envs/pipeline.yaml"
     params:
         table_methods=config["evaluate_vision"]["table_methods"],
+        camera_dirs=lambda wc: eval_detections(wc.detector)[1],
+        detection_3d=config["evaluate_vision"]["detection_3d"],
+        metric_params=config["detect"]["metrics"],
     script:
         "../scripts/evaluate_vision_metrics.py"
 

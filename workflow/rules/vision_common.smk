@@ -133,6 +133,15 @@ def eval_pairs(detector):
     )
 
 
+def eval_detections(detector):
+    """(detection files, calibration folders) of the scenes of eval_pairs, in the same order."""
+    scenes = [s for s in vision_scenes(config["bundle"]["splits"]) if s[0] != "real"]
+    return (
+        [f"results/detect/{sp}/{sc}/{detector}.json" for sp, sc in scenes],
+        [f"results/calibrate/{sp}/{sc}" for sp, sc in scenes],
+    )
+
+
 def plot_scene_inputs(wc):
     p, b = config["evaluate_vision"], config["bundle"]
     scenes = [s for s in vision_scenes(b["splits"]) if s[0] != "real"]  # real: no truth

@@ -112,3 +112,37 @@ def evaluate(pairs, p: MetricParams) -> dict:
     for truth, per_camera in pairs:
         accumulate(truth, per_camera, p, acc)
     return summarise(acc)
+
+
+def answers_from_track(per_camera: dict, cams: list, track: dict, radius_px: float, score_threshold: float) -> dict:
+    """Each camera's answer as the multi-camera system reports it: the detector's candidates re-read with a 3D
+    track (``track``: Track3D dict, ``frames`` / ``xyz``; ``cams``: Camera objects, distorted projection).
+
+    Per camera-frame with a track position projecting in front of the camera: the candidate nearest that
+    projection, when within ``radius_px``, becomes the answer (first, its score raised to ``score_threshold``
+    if below: the 3D fix vouches for it); when none is that close and the projection lies inside the image,
+    every score is capped just below the threshold (no answer: the ball is where the track says, so a
+    confident candidate elsewhere is a look-alike, and a hidden ball gives no answer either). Frames without
+    a track position are left as the detector wrote them. Returns new rows; ``per_camera`` is not changed."""
+    pos = {int(f): np.asarray(x, dtype=np.float64) for f, x in zip(track["frames"], track["xyz"]) if x is not None}
+    below = float(np.nextafter(score_threshold, -np.inf))
+    out = {}
+    for cam in cams:
+        if cam.name not in per_camera:
+            raise KeyError(f"no detections for camera {cam.name!r}")
+        rows = []
+        for f, cands in enumerate(per_camera[cam.name]):
+            c = [list(map(float, x)) for x in cands]
+            if f in pos:
+                uv, z = cam.project(pos[f][None])
+                u, v = float(uv[0, 0]), float(uv[0, 1])
+                if z[0] > 0 and np.isfinite(u) and np.isfinite(v):
+                    d = [float(np.hypot(x[0] - u, x[1] - v)) for x in c]
+                    j = int(np.argmin(d)) if d else -1
+                    if j >= 0 and d[j] <= radius_px:
+                        c = [c[j][:2] + [max(c[j][2], score_threshold)]] + c[:j] + c[j + 1:]
+                    elif 0 <= u < cam.width and 0 <= v < cam.height:
+                        c = [x[:2] + [min(x[2], below)] for x in c]
+            rows.append(c)
+        out[cam.name] = rows
+    return out

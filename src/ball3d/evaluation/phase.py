@@ -65,16 +65,49 @@ def live_vs_batch(out: dict, batch: str = "streaming_fixed_lag", live: str = "li
     return row
 
 
+def detection_3d(pairs: list[tuple[dict, dict]], detection_paths: list[str], camera_dirs: list[str], method: str,
+                 radius_px: float, mp) -> dict:
+    """Per-camera detection F1 of the detector's own answers ("raw") and of the answers re-read with the 3D
+    track of ``method`` (``ball3d.detection.metrics.answers_from_track``, "with_3d"): overall, per subset, per
+    scene. ``pairs``: (bundle payload, truth) per scene, aligned with the detection files and camera folders."""
+    from ball3d.detection.metrics import accumulate, answers_from_track, prf, summarise
+
+    if not (len(pairs) == len(detection_paths) == len(camera_dirs)):
+        raise PipelineError(f"evaluate_vision: {len(pairs)} scenes, {len(detection_paths)} detection files and "
+                            f"{len(camera_dirs)} calibration folders for the 3D-refined detection F1")
+    acc: dict[str, dict] = {"raw": {}, "with_3d": {}}
+    per_scene: dict[str, dict] = {"raw": {}, "with_3d": {}}
+    for (payload, truth), dp, cd in zip(pairs, detection_paths, camera_dirs):
+        if method not in payload["tracks"]:
+            raise PipelineError(f"params.yaml: evaluate_vision.detection_3d.method {method!r} is not a track of "
+                                f"{dp} 's bundle output (known: {sorted(payload['tracks'])})")
+        dets = load_detections(dp, truth)
+        cams = load_cameras(cd, truth, payload.get("camera_source", "calibrated"))
+        rows = {"raw": dets, "with_3d": answers_from_track(dets, cams, payload["tracks"][method], radius_px,
+                                                          mp.score_threshold)}
+        for k, r in rows.items():
+            accumulate(truth, r, mp, acc[k])
+            per_scene[k][truth["scene_id"]] = prf(accumulate(truth, r, mp)["all|overall"])["f1"]
+    out = {"method": method, "radius_px": radius_px}
+    for k in acc:
+        s = summarise(acc[k])
+        out[k] = {"overall": s["overall"], "subsets": s["subsets"], "per_scene_f1": per_scene[k]}
+    return out
+
+
 def run_metrics(bundle_paths: list[str], truth_paths: list[str], out_path: str, table_path: str | None = None,
-                table_methods: tuple = ("graph_smoothed",), live_paths: list[str] | None = None) -> dict:
+                table_methods: tuple = ("graph_smoothed",), live_paths: list[str] | None = None,
+                detections: dict | None = None) -> dict:
     """Metrics of every method on every scene (pairs matched by position), written to ``out_path``; the
     per-scene tables of ``table_methods`` (markdown) to ``table_path``. ``live_paths``: the live phase's
-    track files (matched by scene id), scored beside the batch methods (``live_vs_batch``)."""
+    track files (matched by scene id), scored beside the batch methods (``live_vs_batch``). ``detections``
+    ({paths, camera_dirs, method, radius_px, metric_params}, aligned with ``bundle_paths``): also the
+    per-camera detection F1 raw and re-read with that 3D track (``detection_3d``)."""
     if len(bundle_paths) != len(truth_paths):
         raise PipelineError(f"evaluate_vision: {len(bundle_paths)} bundle files but {len(truth_paths)} truth files")
     live = _live_tracks(live_paths or [])
-    pairs = []
-    for bp, tp in zip(bundle_paths, truth_paths):
+    pairs, det_rows = [], []
+    for k, (bp, tp) in enumerate(zip(bundle_paths, truth_paths)):
         payload, truth = _load(bp), _load(tp)
         if truth.get("scene_id") in live:
             payload["tracks"] = {**payload["tracks"], **live.pop(truth["scene_id"])}
@@ -84,11 +117,23 @@ def run_metrics(bundle_paths: list[str], truth_paths: list[str], out_path: str, 
         if payload.get("scene_id") != truth.get("scene_id"):
             raise PipelineError(f"{bp}: scene {payload.get('scene_id')!r} does not match {tp} ({truth.get('scene_id')!r})")
         pairs.append((payload, truth))
+        det_rows.append(k)
     if live:
         raise PipelineError(f"evaluate_vision: live tracks of scenes {sorted(live)} have no bundle output to compare with")
     out = evaluate_all(pairs)
     out["files"] = list(bundle_paths) + list(live_paths or [])
     out["live_vs_batch"] = live_vs_batch(out)
+    if detections is not None:
+        from ball3d.detection.metrics import MetricParams
+
+        d = detections
+        out["detection_3d"] = detection_3d(
+            [(pl, tr) for pl, tr in pairs], [d["paths"][k] for k in det_rows], [d["camera_dirs"][k] for k in det_rows],
+            d["method"], float(d["radius_px"]), MetricParams(**d["metric_params"]))
+        for k in ("raw", "with_3d"):
+            v = out["detection_3d"][k]
+            log.info("detection F1 %-8s overall %.4f %s", k, v["overall"]["f1"],
+                     {s: x["f1"] for s, x in v["subsets"].items()})
     for m, v in out["overall"].items():
         h = out["headline"][m]
         log.info("%-20s RMSE %.4f m  p95 %.4f m  coverage %.3f  median scene RMSE %.4f m  worst %s %.4f m  "
@@ -146,11 +191,11 @@ def run_sweeps_phase(cfg: dict, solver_params: dict, out_json: str, out_png: str
 
 def run_evaluate_vision_metrics(bundle_paths: list[str], truth_paths: list[str], out_path: str,
                                 table_path: str | None = None, table_methods: tuple = ("graph_smoothed",),
-                                live_paths: list[str] | None = None) -> dict:
+                                live_paths: list[str] | None = None, detections: dict | None = None) -> dict:
     """Rule evaluate_vision_metrics: RMSE / median / p95 / coverage / wrong fixes of every 3D method (and of the
     live tracker's tracks, ``live_paths``) on every scene against truth, headline figures, and the per-scene
     markdown table of ``table_methods``."""
-    return run_metrics(bundle_paths, truth_paths, out_path, table_path, tuple(table_methods), live_paths)
+    return run_metrics(bundle_paths, truth_paths, out_path, table_path, tuple(table_methods), live_paths, detections)
 
 
 def _records(path: str) -> list[dict]:
