@@ -45,7 +45,7 @@ from ball3d.constants import BALL_RADIUS_M
 from ball3d.detection.classical import ClassicalParams, detect_clip_classical
 from ball3d.detection.infer import DetectParams, detect_clip, detect_scene_net
 from ball3d.detection.inputs import CameraClip, det_shape, load_scene_clips
-from ball3d.detection.metrics import MetricParams, evaluate
+from ball3d.detection_metrics import MetricParams, evaluate
 from ball3d.detection.network import DetectorConfig, HeatmapNet, load_checkpoint
 from ball3d.detection.phase import configs
 from ball3d.detection.roi3d import assoc_config, detect_scene_roi3d

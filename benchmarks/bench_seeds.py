@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import yaml
 
-from ball3d.detection.metrics import MetricParams
+from ball3d.detection_metrics import MetricParams
 from ball3d.detection.phase import (
     configs,
     run_detect,

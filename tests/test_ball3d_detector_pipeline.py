@@ -15,7 +15,7 @@ from ball3d.detection.analytic import write_analytic_checkpoint
 from ball3d.detection.classical import ClassicalParams
 from ball3d.detection.infer import DetectParams, detect_clip
 from ball3d.detection.inputs import load_scene_clips
-from ball3d.detection.metrics import MetricParams
+from ball3d.detection_metrics import MetricParams
 from ball3d.detection.network import DetectorConfig, load_checkpoint
 from ball3d.detection.phase import SceneInput, run_detect, run_metrics, run_train
 from ball3d.detection.synth import write_scene

@@ -8,7 +8,7 @@ import torch
 from ball3d.detection.classical import ClassicalParams, blob_candidates
 from ball3d.detection.infer import heatmaps, roi_window, topk_peaks
 from ball3d.detection.inputs import CameraClip, foreground, stack_input, standardise
-from ball3d.detection.metrics import (
+from ball3d.detection_metrics import (
     MetricParams,
     evaluate,
     frame_outcome,
@@ -249,7 +249,7 @@ def test_occluded_boost_draws_more_windows_from_partly_hidden_frames():
 
 
 def test_answers_re_read_with_the_3d_track():
-    from ball3d.detection.metrics import answers_from_track
+    from ball3d.detection_metrics import answers_from_track
 
     cam = _camera()
     X = np.array([[3.0, 2.0, 0.11]])

@@ -15,7 +15,7 @@ from torch import nn
 from ball3d.association import AssocConfig, associate
 from ball3d.detection.infer import DetectParams
 from ball3d.detection.inputs import CameraClip
-from ball3d.detection.metrics import MetricParams, evaluate
+from ball3d.detection_metrics import MetricParams, evaluate
 from ball3d.detection.network import DetectorConfig
 from ball3d.detection.phase import plot_f1
 from ball3d.detection.roi3d import assoc_config, detect_scene_roi3d

@@ -19,7 +19,7 @@ from ball3d.calibration.phase import calibrate_scene
 from ball3d.camera import Camera
 from ball3d.detection import phase as detrun
 from ball3d.detection.inputs import load_truth
-from ball3d.detection.metrics import MetricParams
+from ball3d.detection_metrics import MetricParams
 from ball3d.evaluation import phase as eval3d_run
 from ball3d.scene_io import load_cameras
 from ball3d.scenes.generate import SceneSpec, generate_scene

@@ -22,7 +22,7 @@ from ball3d.association import AssocConfig
 from ball3d.board import Board
 from ball3d.detection.classical import ClassicalParams
 from ball3d.detection.infer import DetectParams
-from ball3d.detection.metrics import MetricParams
+from ball3d.detection_metrics import MetricParams
 from ball3d.detection.monitor import MonitorConfig
 from ball3d.detection.network import DetectorConfig
 from ball3d.detection.phase import DETECT_RULE_KEYS, configs

@@ -23,7 +23,7 @@ from pipeutil.sources import parse_source, sha256_of
 from .classical import ClassicalParams, detect_clip_classical
 from .infer import DetectParams, detect_scene_net, to_full_res
 from .inputs import iter_scene_clips, load_truth
-from .metrics import MetricParams, evaluate
+from ball3d.detection_metrics import MetricParams, evaluate
 from .monitor import MonitorConfig
 from .network import DetectorConfig, load_checkpoint, resolve_device, save_checkpoint
 from .plots import plot_curve, plot_f1

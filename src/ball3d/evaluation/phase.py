@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ball3d.detection_metrics import MetricParams, accumulate, answers_from_track, prf, summarise
 from ball3d.scene_io import load_cameras, load_detections
 from pipeutil.io import PipelineError, atomic_path, write_json
 
@@ -68,10 +69,8 @@ def live_vs_batch(out: dict, batch: str = "streaming_fixed_lag", live: str = "li
 def detection_3d(pairs: list[tuple[dict, dict]], detection_paths: list[str], camera_dirs: list[str], method: str,
                  radius_px: float, mp) -> dict:
     """Per-camera detection F1 of the detector's own answers ("raw") and of the answers re-read with the 3D
-    track of ``method`` (``ball3d.detection.metrics.answers_from_track``, "with_3d"): overall, per subset, per
+    track of ``method`` (``ball3d.detection_metrics.answers_from_track``, "with_3d"): overall, per subset, per
     scene. ``pairs``: (bundle payload, truth) per scene, aligned with the detection files and camera folders."""
-    from ball3d.detection.metrics import accumulate, answers_from_track, prf, summarise
-
     if not (len(pairs) == len(detection_paths) == len(camera_dirs)):
         raise PipelineError(f"evaluate_vision: {len(pairs)} scenes, {len(detection_paths)} detection files and "
                             f"{len(camera_dirs)} calibration folders for the 3D-refined detection F1")
@@ -124,8 +123,6 @@ def run_metrics(bundle_paths: list[str], truth_paths: list[str], out_path: str, 
     out["files"] = list(bundle_paths) + list(live_paths or [])
     out["live_vs_batch"] = live_vs_batch(out)
     if detections is not None:
-        from ball3d.detection.metrics import MetricParams
-
         d = detections
         out["detection_3d"] = detection_3d(
             [(pl, tr) for pl, tr in pairs], [d["paths"][k] for k in det_rows], [d["camera_dirs"][k] for k in det_rows],
