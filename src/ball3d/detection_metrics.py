@@ -114,6 +114,17 @@ def evaluate(pairs, p: MetricParams) -> dict:
     return summarise(acc)
 
 
+def per_scene_f1(pairs: list[tuple[dict, dict]], mp: MetricParams) -> dict:
+    """{scene_id: {"f1": overall F1, "subsets": {subset: F1}, "fp": .., "fn": ..}}: one scene whose track
+    was on the wrong object shows here, not only as a dent in the pooled F1."""
+    out = {}
+    for truth, per_camera in pairs:
+        m = evaluate([(truth, per_camera)], mp)
+        out[truth["scene_id"]] = {"f1": m["overall"]["f1"], "fp": m["overall"]["fp"], "fn": m["overall"]["fn"],
+                                  "subsets": {k: v["f1"] for k, v in m["subsets"].items()}}
+    return out
+
+
 def answers_from_track(per_camera: dict, cams: list, track: dict, radius_px: float, score_threshold: float) -> dict:
     """Each camera's answer as the multi-camera system reports it: the detector's candidates re-read with a 3D
     track (``track``: Track3D dict, ``frames`` / ``xyz``; ``cams``: Camera objects, distorted projection).

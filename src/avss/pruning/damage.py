@@ -75,14 +75,13 @@ def layer_damage(model, tokenizer, task_spec: Mapping[str, Mapping], datasets_di
     tasks = load_tasks(task_spec, datasets_dir, seed, "evaluate_pruning.damage.tasks")
     n_layers = int(model.config.num_hidden_layers)
 
-    store: list = []
+    store: list = []  # the dense run's block outputs per batch (replay)
+    opts = dict(backend_opts or {})
 
     def run(removed: tuple[int, ...]) -> dict:
         with removed_ctx(model, removed) as m:
-            if replay:
-                backend = _ReplayBackend(m, tokenizer, store, removed[0] if removed else None, **dict(backend_opts or {}))
-            else:
-                backend = HFBackend(m, tokenizer, **dict(backend_opts or {}))
+            backend = (_ReplayBackend(m, tokenizer, store, removed[0] if removed else None, **opts) if replay
+                       else HFBackend(m, tokenizer, **opts))
             res = evaluate(backend, tasks)
         return {name: r.to_dict() for name, r in res.items()}
 

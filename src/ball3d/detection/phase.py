@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ball3d.constants import BALL_RADIUS_M
+from ball3d.detection_metrics import MetricParams, evaluate, per_scene_f1
 from ball3d.scene_io import load_cameras, load_detections
 from pipeutil.config import from_params
 from pipeutil.io import PipelineError, write_json
@@ -23,7 +24,6 @@ from pipeutil.sources import parse_source, sha256_of
 from .classical import ClassicalParams, detect_clip_classical
 from .infer import DetectParams, detect_scene_net, to_full_res
 from .inputs import iter_scene_clips, load_truth
-from ball3d.detection_metrics import MetricParams, evaluate
 from .monitor import MonitorConfig
 from .network import DetectorConfig, load_checkpoint, resolve_device, save_checkpoint
 from .plots import plot_curve, plot_f1
@@ -200,17 +200,6 @@ def run_detect(scene: SceneInput, out_path: str, detector: str, checkpoint: str 
     write_json(out_path, out)
     if timing_path is not None:
         write_json(timing_path, {"total_seconds": round(time.perf_counter() - t0, 3), **timing})
-    return out
-
-
-def per_scene_f1(pairs: list[tuple[dict, dict]], mp: MetricParams) -> dict:
-    """{scene_id: {"f1": overall F1, "subsets": {subset: F1}, "fp": .., "fn": ..}}: one scene whose track
-    was on the wrong object shows here, not only as a dent in the pooled F1."""
-    out = {}
-    for truth, per_camera in pairs:
-        m = evaluate([(truth, per_camera)], mp)
-        out[truth["scene_id"]] = {"f1": m["overall"]["f1"], "fp": m["overall"]["fp"], "fn": m["overall"]["fn"],
-                                  "subsets": {k: v["f1"] for k, v in m["subsets"].items()}}
     return out
 
 

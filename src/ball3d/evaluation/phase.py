@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ball3d.detection_metrics import MetricParams, accumulate, answers_from_track, prf, summarise
+from ball3d.detection_metrics import MetricParams, answers_from_track, per_scene_f1
+from ball3d.detection_metrics import evaluate as detection_f1
 from ball3d.scene_io import load_cameras, load_detections
 from pipeutil.io import PipelineError, atomic_path, write_json
 
@@ -74,23 +75,19 @@ def detection_3d(pairs: list[tuple[dict, dict]], detection_paths: list[str], cam
     if not (len(pairs) == len(detection_paths) == len(camera_dirs)):
         raise PipelineError(f"evaluate_vision: {len(pairs)} scenes, {len(detection_paths)} detection files and "
                             f"{len(camera_dirs)} calibration folders for the 3D-refined detection F1")
-    acc: dict[str, dict] = {"raw": {}, "with_3d": {}}
-    per_scene: dict[str, dict] = {"raw": {}, "with_3d": {}}
+    raw, with_3d = [], []
     for (payload, truth), dp, cd in zip(pairs, detection_paths, camera_dirs):
         if method not in payload["tracks"]:
             raise PipelineError(f"params.yaml: evaluate_vision.detection_3d.method {method!r} is not a track of "
                                 f"{dp} 's bundle output (known: {sorted(payload['tracks'])})")
         dets = load_detections(dp, truth)
         cams = load_cameras(cd, truth, payload.get("camera_source", "calibrated"))
-        rows = {"raw": dets, "with_3d": answers_from_track(dets, cams, payload["tracks"][method], radius_px,
-                                                          mp.score_threshold)}
-        for k, r in rows.items():
-            accumulate(truth, r, mp, acc[k])
-            per_scene[k][truth["scene_id"]] = prf(accumulate(truth, r, mp)["all|overall"])["f1"]
+        raw.append((truth, dets))
+        with_3d.append((truth, answers_from_track(dets, cams, payload["tracks"][method], radius_px, mp.score_threshold)))
     out = {"method": method, "radius_px": radius_px}
-    for k in acc:
-        s = summarise(acc[k])
-        out[k] = {"overall": s["overall"], "subsets": s["subsets"], "per_scene_f1": per_scene[k]}
+    for k, scored in (("raw", raw), ("with_3d", with_3d)):
+        s = detection_f1(scored, mp)
+        out[k] = {"overall": s["overall"], "subsets": s["subsets"], "per_scene_f1": per_scene_f1(scored, mp)}
     return out
 
 
@@ -105,7 +102,7 @@ def run_metrics(bundle_paths: list[str], truth_paths: list[str], out_path: str, 
     if len(bundle_paths) != len(truth_paths):
         raise PipelineError(f"evaluate_vision: {len(bundle_paths)} bundle files but {len(truth_paths)} truth files")
     live = _live_tracks(live_paths or [])
-    pairs, det_rows = [], []
+    pairs, kept = [], []  # kept: the index of each evaluated scene in bundle_paths (real footage is skipped)
     for k, (bp, tp) in enumerate(zip(bundle_paths, truth_paths)):
         payload, truth = _load(bp), _load(tp)
         if truth.get("scene_id") in live:
@@ -116,7 +113,7 @@ def run_metrics(bundle_paths: list[str], truth_paths: list[str], out_path: str, 
         if payload.get("scene_id") != truth.get("scene_id"):
             raise PipelineError(f"{bp}: scene {payload.get('scene_id')!r} does not match {tp} ({truth.get('scene_id')!r})")
         pairs.append((payload, truth))
-        det_rows.append(k)
+        kept.append(k)
     if live:
         raise PipelineError(f"evaluate_vision: live tracks of scenes {sorted(live)} have no bundle output to compare with")
     out = evaluate_all(pairs)
@@ -125,7 +122,7 @@ def run_metrics(bundle_paths: list[str], truth_paths: list[str], out_path: str, 
     if detections is not None:
         d = detections
         out["detection_3d"] = detection_3d(
-            [(pl, tr) for pl, tr in pairs], [d["paths"][k] for k in det_rows], [d["camera_dirs"][k] for k in det_rows],
+            pairs, [d["paths"][k] for k in kept], [d["camera_dirs"][k] for k in kept],
             d["method"], float(d["radius_px"]), MetricParams(**d["metric_params"]))
         for k in ("raw", "with_3d"):
             v = out["detection_3d"][k]
