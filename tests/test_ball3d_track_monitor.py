@@ -114,3 +114,20 @@ def test_an_airborne_object_that_does_not_fall_is_lost():
     assert all(v.state == TRACKING for v in ball)  # a lob: up at 12 m/s, falls under gravity
     rolling = _fly(TrackMonitor(cfg, FPS), range(30), lambda s: 0.11)
     assert all(v.state == TRACKING for v in rolling)  # on the ground: no gravity check
+
+
+def test_a_fast_fall_slowed_by_drag_is_not_a_hover_but_a_head_is_caught_in_8_frames_and_retracted():
+    """Air drag opposes a fast fall (at 20 m/s about -4 m/s^2 net): the hover check only runs where the
+    vertical speed is low. A head (z constant) is caught after hover_frames fixes; the verdict hands over
+    the run's fixes (all wrong) and the object."""
+    cfg = MonitorConfig(hover_frames=8, hover_max_accel_mps2=4.0, hover_max_vz_ms=2.0)
+    rng = np.random.default_rng(1)
+    fall = _fly(TrackMonitor(cfg, FPS), range(20), lambda s: 9.0 - 20.0 * s - 1.5 * s * s + 0.01 * rng.standard_normal())
+    assert all(v.state == TRACKING for v in fall)
+    head = _fly(TrackMonitor(cfg, FPS), range(3, 20), lambda s: 1.62 + 0.015 * rng.standard_normal())
+    states = [v.state for v in head]
+    first = states.index(LOST)
+    assert first == 7 and "hovers" in head[first].reason
+    assert sorted(head[first].retract) == list(range(3, 11)) and head[first].hovering is not None
+    apex = _fly(TrackMonitor(cfg, FPS), range(20), lambda s: 1.2 + 4.0 * s - 4.905 * s * s + 0.015 * rng.standard_normal())
+    assert all(v.state == TRACKING for v in apex)  # through its apex a ball falls at g: no hover

@@ -431,13 +431,23 @@ class DetectMonitor(Section):
         2, "Full-frame passes in every camera after a loss (the lost position banned).", ge=1
     )
     hover_frames: int = Req(
-        20, "That many airborne fixes in a row are checked against gravity (0 = no check).", ge=0
+        8,
+        "That many airborne fixes in a row are checked against gravity (0 = no check); a hover loss withdraws the run's detections near the hovering object (those frames become missing, not wrong).",
+        ge=0,
     )
     airborne_m: float = Req(0.5, "Ball centres higher than this are in the air, metres.", ge=0)
     hover_max_accel_mps2: float = Req(
         4.0,
-        "Airborne fixes on a smooth curve (RMS < 0.1 m) falling slower than this hover: the track is lost (a ball falls at 9.8 m/s^2).",
+        "Airborne fixes on a smooth curve (RMS < 0.1 m) whose vertical acceleration is smaller than this in magnitude hover: the track is lost (a ball falls at 9.8 m/s^2).",
         ge=0,
+    )
+    hover_max_vz_ms: float = Req(
+        2.0,
+        "... when their mean vertical speed is below this (air drag slows a fast fall to ~4 m/s^2; near its apex a ball falls at g), m/s.",
+        gt=0,
+    )
+    ban_frames: int = Req(
+        50, "A hovering object (a head) stays banned from the 3D track until it has been unseen for this many frames.", ge=0
     )
     switch_margin: int = Req(
         1,

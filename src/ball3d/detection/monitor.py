@@ -10,8 +10,16 @@ the cameras say about the frame's 3D fix:
 - ``disagree``: cameras whose confident top peak lies outside the association gate around the fix;
 - physical plausibility: the step from the previous fix (no ball moves faster than ``max_speed_ms``),
   and gravity: ``hover_frames`` consecutive fixes above ``airborne_m`` whose height fits a smooth
-  curve (RMS < 0.1 m) with a vertical acceleration above ``-hover_max_accel_mps2`` are an object
-  that hovers (a head, a shirt, a crossbar), not a ball in flight (which falls at g, ball3d.constants.GRAVITY_MPS2).
+  curve (RMS < 0.1 m) with a vertical acceleration of magnitude below ``hover_max_accel_mps2`` (an
+  upward curvature is a kick or a bounce inside the run, i.e. a ball) and a mean vertical speed
+  below ``hover_max_vz_ms`` are an object that hovers (a head, a shirt, a crossbar),
+  not a ball in flight (which falls at g, ball3d.constants.GRAVITY_MPS2). The speed condition keeps
+  the check to the part of a flight where air drag cannot hide gravity: drag opposes the velocity,
+  so a ball falling fast accelerates downwards at well under g (at 20 m/s about 4 m/s^2), while near
+  its apex (vertical speed ~0) it falls at g whatever its horizontal speed.
+  A hover loss **retracts** the fixes of the hovering run (``Verdict.retract``: frame -> fix, all
+  reported and all wrong) and hands over the object (``Verdict.hovering``) so that the loop bans it
+  for as long as it keeps being seen (``ball3d.detection.roi3d``).
 Evidence is pooled over the last ``window`` frames with a fix: the track is declared **lost**
 when the pooled share of agreeing views falls below ``min_agree_frac`` or disagreeing cameras
 outnumber ``max_disagree`` per frame; the loop then re-acquires (``ball3d.detection.roi3d``).
@@ -48,9 +56,11 @@ class MonitorConfig:
     max_speed_ms: float = 40.0  # faster steps between consecutive fixes are implausible, m/s
     speed_slack_m: float = 0.5  # triangulation error allowed on top of the speed limit, metres
     search_frames: int = 2  # frames run on the full frame in every camera after a loss
-    hover_frames: int = 20  # airborne fixes in a row checked against gravity (0 = no check)
+    hover_frames: int = 8  # airborne fixes in a row checked against gravity (0 = no check)
     airborne_m: float = 0.5  # ball centres higher than this are in the air, metres
     hover_max_accel_mps2: float = 4.0  # airborne fixes falling slower than this hover (a ball falls at 9.8), m/s^2
+    hover_max_vz_ms: float = 2.0  # ... when their mean vertical speed is below this (drag slows a fast fall), m/s
+    ban_frames: int = 50  # a hovering object stays banned until it has not been seen for this many frames
     switch_margin: int = 1  # a full-frame hypothesis away from the track with this many more views takes over
     switch_min_views: int = 3  # ... and with at least this many (two views agree by coincidence too often)
 
@@ -64,6 +74,10 @@ class MonitorConfig:
             raise ValueError(f"monitor: search_frames must be >= 1, got {self.search_frames}")
         if self.hover_frames < 0:
             raise ValueError(f"monitor: hover_frames must be >= 0, got {self.hover_frames}")
+        if self.hover_max_vz_ms <= 0:
+            raise ValueError(f"monitor: hover_max_vz_ms must be > 0, got {self.hover_max_vz_ms}")
+        if self.ban_frames < 0:
+            raise ValueError(f"monitor: ban_frames must be >= 0, got {self.ban_frames}")
 
 
 @dataclass
@@ -83,6 +97,8 @@ class Verdict:
     state: str  # tracking | doubt (fix not reported) | lost (re-acquire) | switch (to alt_xyz) | search (re-acquiring)
     report: bool  # whether the frame's fix may be reported
     reason: str = ""  # why not (empty when reported)
+    retract: dict = field(default_factory=dict)  # hover loss: frame -> (3,) fix of the hovering run (reported, wrong)
+    hovering: np.ndarray | None = None  # hover loss: (3,) the hovering object's last position, metres
 
 
 @dataclass
@@ -92,7 +108,7 @@ class TrackMonitor:
     fps: float  # frames per second
     history: deque = field(default_factory=deque)  # (agree, visible, disagree) of the last fixes
     last: tuple | None = None  # (frame, xyz) of the last reported fix
-    heights: list = field(default_factory=list)  # (frame, z) of the current run of airborne fixes
+    heights: list = field(default_factory=list)  # (frame, (3,) xyz) of the current run of airborne reported fixes
 
     def reset(self) -> None:
         """Forget the evidence (after a loss: the new track starts clean)."""
@@ -106,17 +122,19 @@ class TrackMonitor:
         if z <= self.cfg.airborne_m or (self.heights and ev.frame - self.heights[-1][0] > 2):
             self.heights.clear()  # on the ground, or a gap: a new flight
         if z > self.cfg.airborne_m:
-            self.heights = (self.heights + [(ev.frame, z)])[-self.cfg.hover_frames:]
+            self.heights = (self.heights + [(ev.frame, np.asarray(ev.xyz, float).copy())])[-self.cfg.hover_frames:]
         if self.cfg.hover_frames < 3 or len(self.heights) < self.cfg.hover_frames:
             return ""
-        t, h = (np.array(v, float) for v in zip(*self.heights))
+        t = np.array([f for f, _ in self.heights], float)
+        h = np.array([x[2] for _, x in self.heights], float)
         t = (t - t[0]) / self.fps  # seconds
         coef, res, *_ = np.polyfit(t, h, 2, full=True)
         rms = float(np.sqrt(res[0] / len(t))) if len(res) else 0.0
         accel = 2.0 * float(coef[0])  # m/s^2
-        if accel > -self.cfg.hover_max_accel_mps2 and rms < 0.1:
-            return (f"{len(t)} airborne fixes at {h.mean():.2f} m with vertical acceleration {accel:.1f} m/s^2: "
-                    f"hovers (a ball falls at {GRAVITY_MPS2:.1f})")
+        vz = float(h[-1] - h[0]) / max(float(t[-1]), 1e-9)  # mean vertical speed, m/s
+        if abs(accel) < self.cfg.hover_max_accel_mps2 and rms < 0.1 and abs(vz) < self.cfg.hover_max_vz_ms:
+            return (f"{len(t)} airborne fixes at {h.mean():.2f} m with vertical acceleration {accel:.1f} m/s^2 "
+                    f"and vertical speed {vz:.1f} m/s: hovers (a ball falls at {GRAVITY_MPS2:.1f})")
         return ""
 
     def _implausible(self, ev: Evidence) -> str:
@@ -146,7 +164,10 @@ class TrackMonitor:
         if not self.cfg.enabled:  # an observer only: every fix is reported and followed
             self.last = (ev.frame, np.asarray(ev.xyz, float).copy())
             return Verdict(TRACKING, True)
-        lost = self._pooled_loss() or hover
+        if hover:  # every fix of the run was on the hovering object: retract them, hand it over for a ban
+            run = dict(self.heights)
+            return Verdict(LOST, False, hover, retract=run, hovering=np.asarray(ev.xyz, float).copy())
+        lost = self._pooled_loss()
         if lost:
             return Verdict(LOST, False, lost)
         if jump or own:

@@ -18,6 +18,17 @@ the track). ``full_every`` still forces periodic full frames on every camera.
 With a 3D fix, the scores of a camera's candidates that lie outside that gate are multiplied by
 ``disagree_factor`` and the candidates re-sorted: a player's head in the crop of a camera where
 the ball is hidden no longer answers "ball" there (1 = scores left as the network gave them).
+
+When the lost-track monitor finds the track hovering (a player's head: airborne and not falling,
+``ball3d.detection.monitor``) the loop (1) retracts that run's detections: in every frame of the
+run, each camera's candidates near the projection of that frame's wrong fix are dropped from the
+output (a wrong fix is worse than a missing one; only where the frames are kept, ``keep=True``),
+and (2) bans the object for as long as it keeps being seen: a fix within ``HOVER_BAN_DZ_M`` of its
+height and within a player's reach of its last position (``PLAYER_SPEED_MS`` per second unseen, at
+most ``BAN_REACH_MAX_M``) is
+that object again, so its candidates are removed and the frame re-associated without them; the ban
+ends ``monitor.ban_frames`` frames after the object was last seen. Other losses ban the lost
+position for one search (``monitor.search_frames`` + ``window`` frames), as before.
 """
 from __future__ import annotations
 
@@ -50,6 +61,10 @@ from .monitor import (
 from .network import HeatmapNet
 
 log = logging.getLogger(__name__)
+
+PLAYER_SPEED_MS = 9.0  # fastest a banned hovering object (a player's head) moves between sightings, m/s
+BAN_REACH_MAX_M = 5.0  # ... but it is looked for no farther than this from its last sighting, metres
+HOVER_BAN_DZ_M = 0.3  # a fix this close to a banned hovering object's height (and within reach) is that object, metres
 
 
 @dataclass
@@ -216,6 +231,7 @@ class FrameStep:
     detect_s: float  # seconds of the network passes of every camera
     assoc_s: float  # seconds of the association
     rows: list  # per camera the frame's candidates [[u, v, score], ...] in distorted full-res px (after rescoring)
+    retract: dict = field(default_factory=dict)  # hover loss: earlier frame -> (3,) its wrong fix (their detections near it are withdrawn)
 
 
 class Roi3DLoop:
@@ -240,7 +256,7 @@ class Roi3DLoop:
         self.states = [CamState() for _ in cams]
         self.gate = max(acfg.gate_px, acfg.reassoc_gate_px)
         self.run = {"n_fix": 0, "assoc_s": 0.0, "search_left": 0, "banned": None, "ban_until": -1, "verdicts": {},
-                    "events": []}
+                    "events": [], "hover_bans": [], "retracted": 0, "ban_hits": 0, "fixed": set()}
 
     def step(self, t: int) -> FrameStep:
         p, run, cams, clips, states = self.p, self.run, self.cams, self.clips, self.states
@@ -266,8 +282,7 @@ class Roi3DLoop:
             frame = pad_candidates(cams, {c.name: [st.rows[t]] for c, st in zip(cams, states)}, self.acfg.min_score,
                                    f"roi3d frame {t}")[0]  # (V, K, 3) undistorted
             full = search or (p.full_every > 0 and t % p.full_every == 0)
-            fix, alt = _associate(self.P, ban(self.P, frame, run["banned"], self.acfg.reassoc_gate_px), t, self.acfg,
-                                  xyz if full and p.monitor.enabled else None)
+            fix, alt = self._associate_banned(frame, t, xyz if full and p.monitor.enabled else None)
             t_assoc = time.perf_counter() - t0
             run["assoc_s"] += t_assoc
             n_dis = check_agreement(states, cams, clips, fix, t, self.gate, p)
@@ -275,12 +290,62 @@ class Roi3DLoop:
                           alt.xyz if alt else None, len(alt.cams) if alt else 0)
             verdict = self.mon.step(ev)
             _follow(run, verdict, fix, alt, t, self.pred, self.mon, states, search)
+            if verdict.hovering is not None:
+                run["hover_bans"].append({"xyz": verdict.hovering.copy(), "z": float(np.mean(
+                    [x[2] for x in verdict.retract.values()])), "seen": t})
+                self._retract(verdict.retract)
         rows = [st.rows[t] for st in states]
         if not self.keep:
             for st in states:
                 st.cands.pop(t)
                 st.rows.pop(t)
-        return FrameStep(t, fix, verdict, frame, t_det, t_assoc, rows)
+        return FrameStep(t, fix, verdict, frame, t_det, t_assoc, rows, dict(verdict.retract))
+
+    def _associate_banned(self, frame: np.ndarray, t: int, track: np.ndarray | None) -> tuple[FrameFix, FrameFix | None]:
+        """The frame's fix (and full-frame alternative) with banned objects' candidates removed: the lost
+        position of the last search, and every hovering object still under a ban. A fix that lands on a
+        hovering object (near its height, within a player's reach of its last sighting) updates that ban
+        and the frame is associated again without it."""
+        run, gate = self.run, self.acfg.reassoc_gate_px
+        bans = run["hover_bans"] = [b for b in run["hover_bans"] if t - b["seen"] <= self.p.monitor.ban_frames]
+        cand = ban(self.P, frame, run["banned"], gate)
+        for b in bans:
+            cand = ban(self.P, cand, b["xyz"], gate)
+        for _ in range(len(bans) + 1):
+            fix, alt = _associate(self.P, cand, t, self.acfg, track)
+            hit = next(((b, x) for x in (fix.xyz, alt.xyz if alt else None) if x is not None for b in bans
+                        if _is_banned_object(b, x, t, self.pred.fps)), None)
+            if hit is None:
+                return fix, alt
+            b, x = hit
+            b["xyz"], b["seen"] = np.asarray(x, float).copy(), t
+            run["ban_hits"] += 1
+            cand = ban(self.P, cand, b["xyz"], gate)
+        return fix, alt
+
+    def _retract(self, frames: dict) -> None:
+        """Withdraw every camera's candidates near the projection of each retracted frame's wrong fix."""
+        for f, xyz in frames.items():
+            for st, cam, clip in zip(self.states, self.cams, self.clips):
+                if f not in st.cands or not len(st.cands[f]):
+                    continue
+                uv, _ = cam.project(np.asarray(xyz, float)[None])  # (1, 2) distorted full-res px
+                d = np.linalg.norm(clip.to_full(st.cands[f][:, :2]) - uv[0], axis=1)
+                keep = ~(d <= self.gate)  # NaN (not projectable): kept
+                if not keep.all():
+                    st.cands[f] = st.cands[f][keep]
+                    st.rows[f] = to_full_res(clip, [st.cands[f]])[0]
+                    st.stats["retracted"] = st.stats.get("retracted", 0) + 1
+            self.run["retracted"] += 1
+            if f in self.run["fixed"]:
+                self.run["fixed"].discard(f)
+                self.run["n_fix"] -= 1
+
+
+def _is_banned_object(b: dict, xyz: np.ndarray, t: int, fps: float) -> bool:
+    """Whether fix ``xyz`` at frame t is the banned hovering object ``b`` (at its height, within reach)."""
+    reach = min(PLAYER_SPEED_MS * max(t - b["seen"], 1) / fps + 0.5, BAN_REACH_MAX_M)
+    return bool(abs(float(xyz[2]) - b["z"]) <= HOVER_BAN_DZ_M and np.linalg.norm(np.asarray(xyz[:2]) - b["xyz"][:2]) <= reach)
 
 
 def detect_scene_roi3d(model: HeatmapNet, clips: list[CameraClip], cams: list[Camera], p: DetectParams,
@@ -364,6 +429,7 @@ def _follow(run: dict, verdict: Verdict, fix: FrameFix, alt: FrameFix | None, t:
         if run["search_left"] == 0:
             run["banned"] = None  # a new track stands: the ban has done its job
         run["n_fix"] += 1
+        run["fixed"].add(t)
         pred.update(t, fix.xyz)
 
 
@@ -379,7 +445,8 @@ def _summary(states, cams, clips, run: dict, total_s: float, timing: dict | None
                  s["full_frames"], s["disagreements"])
     n_fix, assoc_s = run["n_fix"], run["assoc_s"]
     stats["scene"] = {"frames": n, "cameras": len(cams), "frames_with_3d_fix": n_fix,
-                      "verdicts": dict(sorted(run["verdicts"].items())), "events": run["events"]}
+                      "verdicts": dict(sorted(run["verdicts"].items())), "events": run["events"],
+                      "retracted_frames": run["retracted"], "hover_ban_hits": run["ban_hits"]}
     clock["scene"] = {"association_ms_per_frame": round(assoc_s * 1e3 / max(n, 1), 3), "seconds": round(total_s, 3),
                       "camera_frames_per_s": round(n * len(cams) / max(total_s, 1e-9), 2)}
     if timing is not None:

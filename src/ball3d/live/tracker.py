@@ -143,6 +143,8 @@ class LiveTracker:
                "detections": {c.name: [[round(float(v), 2) for v in row] for row in st_rows]
                               for c, st_rows in zip(self.cams, step.rows)},
                "final": [{"frame": k, "xyz": _rounded(st.out_lagged[k])} for k in done if k in st.out_lagged]}
+        if step.retract:  # a hover loss: these earlier frames' fixes were on a hovering look-alike (a head)
+            rec["retracted"] = sorted(int(f) for f in step.retract)
         if xyz is None:
             rec["missing"] = fix.reason or "no 2-view fix and no ballistic prediction"
         elif fix.xyz is None:
