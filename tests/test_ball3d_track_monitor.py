@@ -131,3 +131,14 @@ def test_a_fast_fall_slowed_by_drag_is_not_a_hover_but_a_head_is_caught_in_8_fra
     assert sorted(head[first].retract) == list(range(3, 11)) and head[first].hovering is not None
     apex = _fly(TrackMonitor(cfg, FPS), range(20), lambda s: 1.2 + 4.0 * s - 4.905 * s * s + 0.015 * rng.standard_normal())
     assert all(v.state == TRACKING for v in apex)  # through its apex a ball falls at g: no hover
+
+
+def test_a_ball_deflected_mid_run_is_not_a_hover_at_the_default_vertical_speed_gate():
+    """Seed 3, test_3007, frames 42-49: the ball falling at 7 m/s is deflected at frame 43 and leaves
+    nearly level before falling at g again; the quadratic through that bent curve has -3.8 m/s^2 (above
+    -4) at a mean vertical speed of -1.6 m/s. A head's mean vertical speed is 0.0 m/s."""
+    z = [1.12, 0.99, 0.98, 0.94, 0.90, 0.83, 0.75, 0.66]
+    for cfg, lost in ((MonitorConfig(hover_max_vz_ms=2.0), True), (MonitorConfig(), False)):
+        mon = TrackMonitor(cfg, FPS)
+        out = [mon.step(Evidence(42 + i, np.array([-10.0, -23.0 + 0.2 * i, h]), 5, 6, 0)) for i, h in enumerate(z)]
+        assert (out[-1].state == LOST) is lost, [v.reason for v in out]

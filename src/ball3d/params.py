@@ -442,8 +442,8 @@ class DetectMonitor(Section):
         ge=0,
     )
     hover_max_vz_ms: float = Req(
-        2.0,
-        "... when their mean vertical speed is below this (air drag slows a fast fall to ~4 m/s^2; near its apex a ball falls at g), m/s.",
+        0.5,
+        "... when their mean vertical speed is below this (a head: 0.0; air drag slows a fast fall to ~4 m/s^2 and a deflection mid-run bends the curve; near its apex a ball falls at g), m/s.",
         gt=0,
     )
     ban_frames: int = Req(

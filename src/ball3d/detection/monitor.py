@@ -59,7 +59,7 @@ class MonitorConfig:
     hover_frames: int = 8  # airborne fixes in a row checked against gravity (0 = no check)
     airborne_m: float = 0.5  # ball centres higher than this are in the air, metres
     hover_max_accel_mps2: float = 4.0  # airborne fixes falling slower than this hover (a ball falls at 9.8), m/s^2
-    hover_max_vz_ms: float = 2.0  # ... when their mean vertical speed is below this (drag slows a fast fall), m/s
+    hover_max_vz_ms: float = 0.5  # ... when their mean vertical speed is below this (drag slows a fast fall), m/s
     ban_frames: int = 50  # a hovering object stays banned until it has not been seen for this many frames
     switch_margin: int = 1  # a full-frame hypothesis away from the track with this many more views takes over
     switch_min_views: int = 3  # ... and with at least this many (two views agree by coincidence too often)
