@@ -255,7 +255,7 @@ class Roi3DLoop:
         self.mon = TrackMonitor(p.monitor, fps)
         self.states = [CamState() for _ in cams]
         self.gate = max(acfg.gate_px, acfg.reassoc_gate_px)
-        self.run = {"n_fix": 0, "assoc_s": 0.0, "search_left": 0, "banned": None, "ban_until": -1, "verdicts": {},
+        self.run = {"assoc_s": 0.0, "search_left": 0, "banned": None, "ban_until": -1, "verdicts": {},
                     "events": [], "hover_bans": [], "retracted": 0, "ban_hits": 0, "fixed": set()}
 
     def step(self, t: int) -> FrameStep:
@@ -337,9 +337,7 @@ class Roi3DLoop:
                     st.rows[f] = to_full_res(clip, [st.cands[f]])[0]
                     st.stats["retracted"] = st.stats.get("retracted", 0) + 1
             self.run["retracted"] += 1
-            if f in self.run["fixed"]:
-                self.run["fixed"].discard(f)
-                self.run["n_fix"] -= 1
+            self.run["fixed"].discard(f)
 
 
 def _is_banned_object(b: dict, xyz: np.ndarray, t: int, fps: float) -> bool:
@@ -417,7 +415,7 @@ def _follow(run: dict, verdict: Verdict, fix: FrameFix, alt: FrameFix | None, t:
             st.history = []
         if verdict.state == SWITCH:
             run["banned"], run["search_left"] = None, 0
-            run["n_fix"] += 1
+            run["fixed"].add(t)
             pred.update(t, alt.xyz)
             return
         mon.reset()
@@ -428,7 +426,6 @@ def _follow(run: dict, verdict: Verdict, fix: FrameFix, alt: FrameFix | None, t:
     if fix.xyz is not None and verdict.report:
         if run["search_left"] == 0:
             run["banned"] = None  # a new track stands: the ban has done its job
-        run["n_fix"] += 1
         run["fixed"].add(t)
         pred.update(t, fix.xyz)
 
@@ -443,7 +440,7 @@ def _summary(states, cams, clips, run: dict, total_s: float, timing: dict | None
         log.info("camera %s: %d frames, %.1f frames/s (%d ROI: %d from 3D, %d from 2D; %d full; %d disagreements)",
                  cam.name, n, clock[cam.name]["fps"], s["roi_frames"], s["roi_from_3d"], s["roi_from_2d"],
                  s["full_frames"], s["disagreements"])
-    n_fix, assoc_s = run["n_fix"], run["assoc_s"]
+    n_fix, assoc_s = len(run["fixed"]), run["assoc_s"]
     stats["scene"] = {"frames": n, "cameras": len(cams), "frames_with_3d_fix": n_fix,
                       "verdicts": dict(sorted(run["verdicts"].items())), "events": run["events"],
                       "retracted_frames": run["retracted"], "hover_ban_hits": run["ban_hits"]}
