@@ -47,6 +47,26 @@ def test_harness_split_moves_trailing_space(llama):
 
 
 @pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_batched_tokenisation_equals_one_call_per_text(arch):
+    _, tok = make_tiny_llm(n_layers=2, arch=arch, hidden=32)
+    be = HFBackend(make_tiny_llm(n_layers=2, arch=arch, hidden=32)[0], tok, progress=False)
+    pairs = [(CTX, c) for c in CONTS] + [("Answer: ", "Paris"), ("", "Paris is a city"), (CTX + "  ", "x"), (CTX, CONTS[1])]
+    expected = []
+    for ctx, cont in pairs:  # the harness split, one tokenizer call per text
+        stripped = ctx.rstrip()
+        cont = ctx[len(stripped):] + cont
+        if not stripped:
+            expected.append(([be.prefix_id], be.encode(cont)))
+            continue
+        c = be.encode(stripped)
+        expected.append((c, be.encode(stripped + cont)[len(c):]))
+    assert be.encode_pairs(pairs) == expected
+    assert [be.encode_pair(c, x) for c, x in pairs] == expected
+    texts = [CTX, "Paris", CTX, "", " no"]
+    assert be.encode_many(texts) == [be.encode(t) for t in texts] and be.encode_many([]) == []
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
 def test_batched_and_shared_prefix_equal_unbatched(arch):
     model, tok = make_tiny_llm(n_layers=2, arch=arch, hidden=32)
     reqs = [LoglikelihoodRequest(CTX, c) for c in CONTS] + [LoglikelihoodRequest("The capital", " of Italy is Rome")]

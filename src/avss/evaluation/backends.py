@@ -125,28 +125,54 @@ class HFBackend:
     def encode(self, text: str) -> list[int]:
         return list(self.tok(text, add_special_tokens=False)["input_ids"])
 
-    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
-        """Harness split: (context tokens, continuation tokens)."""
+    def encode_many(self, texts: Sequence[str]) -> list[list[int]]:
+        """``encode`` of every text; each distinct text is tokenised once, all in one tokenizer call (a fast
+        tokenizer encodes a batch on all cores: SciQ's 800 requests take 5x less than one call each)."""
+        unique = list(dict.fromkeys(texts))
+        if not unique:
+            return []
+        ids = dict(zip(unique, self.tok(unique, add_special_tokens=False)["input_ids"]))
+        return [list(ids[t]) for t in texts]
+
+    @staticmethod
+    def _split(context: str, continuation: str) -> tuple[str, str]:
+        """The harness moves the context's trailing whitespace to the front of the continuation."""
         n_space = len(context) - len(context.rstrip())
         if n_space:
-            context, continuation = context[:-n_space], context[-n_space:] + continuation
-        if not context:
-            return [self.prefix_id], self.encode(continuation)
-        ctx = self.encode(context)
-        whole = self.encode(context + continuation)
-        return ctx, whole[len(ctx):]
+            return context[:-n_space], context[-n_space:] + continuation
+        return context, continuation
+
+    def encode_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
+        """Harness split of every (context, continuation): (context tokens, continuation tokens), where the
+        continuation's tokens are those of context + continuation after the context's own tokens."""
+        split = [self._split(c, x) for c, x in pairs]
+        texts = []
+        for ctx, cont in split:
+            texts += [ctx, ctx + cont] if ctx else [cont]
+        enc = iter(self.encode_many(texts))
+        out = []
+        for ctx, _ in split:
+            if not ctx:
+                out.append(([self.prefix_id], next(enc)))
+                continue
+            c, whole = next(enc), next(enc)
+            out.append((c, whole[len(c):]))
+        return out
+
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """Harness split: (context tokens, continuation tokens)."""
+        return self.encode_pairs([(context, continuation)])[0]
 
     # ------------------------------------------------------------------ public API
     @torch.inference_mode()
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[tuple[float, bool]]:
-        pairs = [self.encode_pair(r.context, r.continuation) for r in requests]
+        pairs = self.encode_pairs([(r.context, r.continuation) for r in requests])
         return self.score_rows(self.pack_pairs(pairs), len(pairs), "loglikelihood")
 
     @torch.inference_mode()
     def loglikelihood_rolling(self, requests: Sequence[RollingRequest]) -> list[tuple[float, int]]:
         windows, owner = [], []
-        for j, req in enumerate(requests):
-            toks = self.encode(req.text)
+        for j, toks in enumerate(self.encode_many([req.text for req in requests])):
             full = [self.prefix_id] + toks
             for start in range(0, len(toks), self.max_length):
                 pred = toks[start:start + self.max_length]
@@ -169,7 +195,8 @@ class HFBackend:
         bar = tqdm(total=len(requests), desc="generate", disable=not self.progress, leave=False)
         for (until, max_new), idx in groups.items():
             keep = max(1, self.max_length - max_new)
-            enc = {i: (self.encode(requests[i].context) or [self.prefix_id])[-keep:] for i in idx}
+            enc = {i: (e or [self.prefix_id])[-keep:]
+                   for i, e in zip(idx, self.encode_many([requests[i].context for i in idx]))}
             prefix = self._common_prefix([enc[i] for i in idx])
             cache = self._prefix_cache(prefix)
             idx = sorted(idx, key=lambda i: -len(enc[i]))
