@@ -67,6 +67,26 @@ def test_batched_tokenisation_equals_one_call_per_text(arch):
 
 
 @pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_a_primer_shared_by_every_document_runs_once_and_changes_no_score(arch):
+    model, tok = make_tiny_llm(n_layers=2, arch=arch, hidden=32)
+    primer = "Q: What is the capital of France?\nA: Paris.\n\nQ: How many legs has a spider?\nA: Eight.\n\n"
+    questions = ["Q: What is the boiling point of water?\nA:", "Q: Who wrote Hamlet?\nA:", "Q: What is 2 + 2?\nA:"]
+    reqs = [LoglikelihoodRequest(primer + q, c) for q in questions for c in CONTS]
+    reqs += [LoglikelihoodRequest(CTX, c) for c in CONTS] + [LoglikelihoodRequest("The capital", " of Italy")]  # another task
+    plain = HFBackend(model, tok, batch_size=1, share_prefix_min_tokens=0, progress=False)
+    shared = HFBackend(model, tok, batch_size=2, max_batch_tokens=64, progress=False)
+    n_primer = len(shared.encode(primer.rstrip()))
+    groups = shared._prefix_groups(shared.pack_pairs(shared.encode_pairs([(r.context, r.continuation) for r in reqs])))
+    assert [len(g) for _, g in groups] == [3, 2] and len(groups[0][0]) >= n_primer - 1 and groups[1][0] == []
+    for a, b in zip(plain.loglikelihood(reqs), shared.loglikelihood(reqs)):
+        assert b[0] == pytest.approx(a[0], abs=1e-4) and a[1] == b[1]
+    assert shared.stats["tokens"] < plain.stats["tokens"] / 2  # the primer once, each question once
+    assert shared._shared is None  # the cache does not outlive the call
+    # rows without a common primer of SHARED_ROWS_MIN tokens: nothing cached
+    assert shared._rows_prefix(shared.pack_pairs(shared.encode_pairs([(CTX, CONTS[0]), ("The capital", " of Italy")]))) == []
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
 def test_batched_and_shared_prefix_equal_unbatched(arch):
     model, tok = make_tiny_llm(n_layers=2, arch=arch, hidden=32)
     reqs = [LoglikelihoodRequest(CTX, c) for c in CONTS] + [LoglikelihoodRequest("The capital", " of Italy is Rome")]

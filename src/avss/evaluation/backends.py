@@ -67,6 +67,9 @@ class DummyBackend:
         return [cut_at_stop(self.gen_fn(r.context), r.until) for r in requests]
 
 
+SHARED_ROWS_MIN = 16  # tokens: a shorter common prefix of every row is not worth a cached pass
+
+
 def _hash01(text: str) -> float:
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
 
@@ -98,7 +101,9 @@ class HFBackend:
     one row (context once, then every continuation as a branch with a tree attention mask and the position
     ids it would have alone: same numbers as one sequence per request, a fraction of the tokens); the
     greedy generation of requests sharing a token prefix of at least this many tokens (a few-shot primer)
-    runs that prefix once and reuses its KV cache. 0 disables both.
+    runs that prefix once and reuses its KV cache, and so do the log-likelihood rows of documents that
+    start with the same primer of at least ``SHARED_ROWS_MIN`` tokens (TruthfulQA's 6-shot prompt: 2.6x
+    less time for its MC1/MC2 requests, the same scores to float rounding). 0 disables all three.
     max_batch_tokens: rows are sorted by length and batched up to ``batch_size`` rows and this many
     (padded) tokens per forward pass.
     """
@@ -119,6 +124,7 @@ class HFBackend:
         self.prefix_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self._keep_arg = "logits_to_keep" in inspect.signature(model.forward).parameters
+        self._shared = None  # (KV cache, length) of the prefix every row of the current scoring shares
         self.stats = {"rows": 0, "forward_calls": 0, "tokens": 0, "padded_tokens": 0, "generated_tokens": 0}
 
     # ------------------------------------------------------------------ tokenisation
@@ -256,10 +262,11 @@ class HFBackend:
         shorter than ``min_fill`` x the batch's width starts a new batch (padding is computed like real
         tokens: on SciQ this cuts the padded tokens from +24 % to +4 % of the real ones)."""
         order = sorted(rows, key=lambda r: -len(r.tokens))
+        shared = self._shared[1] / 2 if self._shared else 0  # cached prefix keys: attention and memory, no MLP
         batches, cur = [], []
         for row in order:
             width = len(cur[0].tokens) if cur else len(row.tokens)
-            if cur and (len(cur) >= self.batch_size or (len(cur) + 1) * width > self.max_batch_tokens
+            if cur and (len(cur) >= self.batch_size or (len(cur) + 1) * (width + shared) > self.max_batch_tokens
                         or len(row.tokens) < self.min_fill * width):
                 batches.append(cur)
                 cur = []
@@ -275,12 +282,23 @@ class HFBackend:
         """
         results: list[tuple[float, bool] | None] = [None] * n_requests
         bar = tqdm(total=n_requests, desc=desc, disable=not self.progress, leave=False)
-        for batch in self._batches(rows):
-            logits, offsets = self._forward_rows(batch, forward)
-            for r, row in enumerate(batch):
-                for req, pos, tgt in row.targets:
-                    results[req] = _continuation_score(logits[r, [p + offsets[r] for p in pos]], tgt)
-                bar.update(len(row.targets))
+        groups = self._prefix_groups(rows) if forward is None else [([], rows)]
+        try:
+            for prefix, group in groups:
+                if prefix:  # a primer these rows start with (a few-shot prompt): run once, its KV cache reused
+                    self._shared = (self._prefix_cache(prefix), len(prefix))
+                    group = [_Row(r.tokens[len(prefix):], r.positions[len(prefix):], r.segments[len(prefix):],
+                                  [(q, [p - len(prefix) for p in pos], tgt) for q, pos, tgt in r.targets])
+                             for r in group]
+                for batch in self._batches(group):
+                    logits, offsets = self._forward_rows(batch, forward)
+                    for r, row in enumerate(batch):
+                        for req, pos, tgt in row.targets:
+                            results[req] = _continuation_score(logits[r, [p + offsets[r] for p in pos]], tgt)
+                        bar.update(len(row.targets))
+                self._shared = None
+        finally:
+            self._shared = None
         bar.close()
         missing = [i for i, v in enumerate(results) if v is None]
         if missing:
@@ -303,8 +321,14 @@ class HFBackend:
         self.stats["forward_calls"] += 1
         self.stats["tokens"] += sum(len(r.tokens) for r in batch)
         self.stats["padded_tokens"] += len(batch) * width
-        kwargs = {"input_ids": ids.to(self.device), "attention_mask": self._tree_mask(seg).to(self.device),
-                  "position_ids": pos.to(self.device), "use_cache": False}
+        mask = self._tree_mask(seg)  # (B, 1, W, W)
+        kwargs = {"input_ids": ids.to(self.device), "position_ids": pos.to(self.device), "use_cache": False}
+        if self._shared:  # every query sees the whole cached prefix: (B, 1, W, P + W)
+            cache, n_p = self._shared
+            mask = torch.cat([torch.zeros((*mask.shape[:3], n_p), dtype=mask.dtype), mask], -1)
+            kwargs["past_key_values"] = copy.deepcopy(cache)
+            kwargs["past_key_values"].batch_repeat_interleave(len(batch))
+        kwargs["attention_mask"] = mask.to(self.device)
         if self._keep_arg:
             kwargs["logits_to_keep"] = keep
         # physical position p of row r -> index in the kept logits
@@ -318,6 +342,40 @@ class HFBackend:
             keep = max(r.n_keep for r in batch)
             logits = logits[:, -keep:]  # (B, K, V)
         return logits, offsets
+
+    def _prefix_groups(self, rows: list[_Row]) -> list[tuple[list[int], list[_Row]]]:
+        """Rows grouped by a shared primer: (prefix, rows) per group of >= 2 rows that start with the same
+        ``SHARED_ROWS_MIN`` context tokens (one task's few-shot prompt), then ([], every other row)."""
+        if self.share_min <= 0:
+            return [([], rows)]
+        keyed: dict[tuple[int, ...], list[_Row]] = {}
+        rest = []
+        for r in rows:
+            if self._rows_prefix([r, r]):
+                keyed.setdefault(tuple(r.tokens[:SHARED_ROWS_MIN]), []).append(r)
+            else:
+                rest.append(r)
+        groups = []
+        for group in keyed.values():
+            prefix = self._rows_prefix(group) if len(group) > 1 else []
+            if prefix:
+                groups.append((prefix, group))
+            else:
+                rest += group
+        return groups + ([([], rest)] if rest else [])
+
+    def _rows_prefix(self, rows: list[_Row]) -> list[int]:
+        """Longest token prefix of the context that every row starts with (at least ``SHARED_ROWS_MIN``
+        tokens, else none), ending before each row's first predicting position."""
+        if self.share_min <= 0 or not rows:
+            return []
+        limit = min(min(min(p[0] for _, p, _ in r.targets) for r in rows), min(len(r.tokens) for r in rows) - 1)
+        first = rows[0]
+        k = 0
+        while k < limit and all(r.tokens[k] == first.tokens[k] and r.positions[k] == k and r.segments[k] == 0
+                                for r in rows):
+            k += 1
+        return first.tokens[:k] if k >= max(self.share_min, SHARED_ROWS_MIN) else []
 
     def _tree_mask(self, seg: torch.Tensor) -> torch.Tensor:
         """Additive attention mask (B, 1, W, W): query i sees key j <= i of the context or of its own branch."""
