@@ -624,7 +624,7 @@ class HallucinationSamples(Section):
         min_length=1,
     )
     max_questions: dict[str, int | None] = Req(
-        {"truthful_qa": None, "sciq": 48, "nq_open": 32, "trivia_qa": 32, "wikiqa": None},
+        {"truthful_qa": 96, "sciq": 32, "nq_open": 16, "trivia_qa": 16, "wikiqa": None},
         "Questions drawn per dataset (seeded sample of the usable rows; null = all). The pool is split into folds; fine-tuning uses the other folds' questions, evaluation the fold's own.",
         schema={"additionalProperties": {"type": ["integer", "null"], "minimum": 2}},
     )
