@@ -124,7 +124,7 @@ class HFBackend:
         self.prefix_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self._keep_arg = "logits_to_keep" in inspect.signature(model.forward).parameters
-        self._shared = None  # (KV cache, length) of the prefix every row of the current scoring shares
+        self._shared = None  # (KV cache, length) of the primer the rows being scored share
         self.stats = {"rows": 0, "forward_calls": 0, "tokens": 0, "padded_tokens": 0, "generated_tokens": 0}
 
     # ------------------------------------------------------------------ tokenisation
@@ -285,8 +285,9 @@ class HFBackend:
         groups = self._prefix_groups(rows) if forward is None else [([], rows)]
         try:
             for prefix, group in groups:
-                if prefix:  # a primer these rows start with (a few-shot prompt): run once, its KV cache reused
-                    self._shared = (self._prefix_cache(prefix), len(prefix))
+                # a primer these rows start with (a few-shot prompt): run once, its KV cache reused
+                self._shared = (self._prefix_cache(prefix), len(prefix)) if prefix else None
+                if prefix:
                     group = [_Row(r.tokens[len(prefix):], r.positions[len(prefix):], r.segments[len(prefix):],
                                   [(q, [p - len(prefix) for p in pos], tgt) for q, pos, tgt in r.targets])
                              for r in group]
@@ -296,7 +297,6 @@ class HFBackend:
                         for req, pos, tgt in row.targets:
                             results[req] = _continuation_score(logits[r, [p + offsets[r] for p in pos]], tgt)
                         bar.update(len(row.targets))
-                self._shared = None
         finally:
             self._shared = None
         bar.close()
