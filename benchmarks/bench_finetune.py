@@ -1,6 +1,10 @@
-"""Fine-tuning cost: selected layers (EAVSS top-k) vs all layers, and LoRA vs full weights, on the same batches.
+"""Fine-tuning cost: selected layers (EAVSS top-k) vs all layers, LoRA vs full weights, packed vs one sequence per answer.
 
-Four runs (selected / all layers x full / LoRA, ``finetune.method``). Each runs in its own process (peak memory is per process): load the model, make the
+Six runs on the same batches: selected / all layers x full / LoRA (``finetune.method``), and the selected
+and all layers with the batch unpacked (one causal sequence per (question, answer), what fine-tuning
+did before each question's prompt was packed once with its answers as branches). The questions are the
+real training items (``results/hallucination_samples/<dataset>.jsonl``, every dataset) when they
+exist, else synthetic ones. Each runs in its own process (peak memory is per process): load the model, make the
 variant's layers trainable, run ``--steps`` optimiser steps of the contrastive + LM loss on
 identical batches (after one warm-up step), and record the median step time (wall and process
 CPU time; the CPU time is robust on a shared machine) and the peak resident memory above the
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import random
 import resource
 import statistics
 import sys
@@ -36,14 +41,19 @@ def _rss_mb() -> float:
 
 
 def _questions(n: int = 32):
-    from avss.finetune.data import TrainQuestion
+    from avss.finetune.data import TrainQuestion, group_questions
+    from avss.records import read_items
 
+    real = sorted(str(p) for p in (ROOT / "results" / "hallucination_samples").glob("*.jsonl"))
+    if real:
+        qs = [q for q in group_questions(read_items(real)) if q.negatives]
+        return random.Random(0).sample(qs, min(n, len(qs)))
     return [TrainQuestion(f"bench/{i}", f"Which number comes after {i} when counting upwards?",
                           (f"The number {i + 1} comes after {i}.",),
                           (f"The number {i + 7} comes after {i}.", f"Nothing comes after {i}.")) for i in range(n)]
 
 
-def _run(model_dir: str, layers: list[int], steps: int, threads: int, method: str, queue) -> None:
+def _run(model_dir: str, layers: list[int], steps: int, threads: int, method: str, pack: bool, queue) -> None:
     import torch
 
     from avss.finetune.data import batch_for_step, encode
@@ -61,7 +71,8 @@ def _run(model_dir: str, layers: list[int], steps: int, threads: int, method: st
     base_rss = _rss_mb()
     times, cpu = [], []
     for step in range(steps + 1):  # step 0 is the warm-up
-        enc = encode(tok, batch_for_step(qs, step, cfg.batch_questions, cfg.max_negatives, cfg.seed), cfg.max_length)
+        enc = encode(tok, batch_for_step(qs, step, cfg.batch_questions, cfg.max_negatives, cfg.seed), cfg.max_length,
+                     pack=pack)
         start, cstart = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         train_step(model, enc, layers, cfg)
@@ -70,16 +81,18 @@ def _run(model_dir: str, layers: list[int], steps: int, threads: int, method: st
             times.append(time.perf_counter() - start)
             cpu.append(time.process_time() - cstart)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"layers": layers, "method": method, "trainable_parameters": sum(p.numel() for p in params),
+    queue.put({"layers": layers, "method": method, "packed": pack, "questions": len(qs),
+               "trainable_parameters": sum(p.numel() for p in params),
                "step_seconds_median": statistics.median(times), "step_seconds": times,
                "step_cpu_seconds_median": statistics.median(cpu),
                "rss_after_load_mb": base_rss, "peak_rss_mb": peak, "peak_over_load_mb": peak - base_rss})
 
 
-def measure(model_dir: str, layers: list[int], steps: int, threads: int, method: str = "full") -> dict:
+def measure(model_dir: str, layers: list[int], steps: int, threads: int, method: str = "full",
+            pack: bool = True) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_run, args=(model_dir, layers, steps, threads, method, queue))
+    proc = ctx.Process(target=_run, args=(model_dir, layers, steps, threads, method, pack, queue))
     proc.start()
     out = queue.get()
     proc.join()
@@ -118,8 +131,15 @@ def main() -> None:
     full = measure(model_dir, list(range(n_layers)), args.steps, args.threads)
     sel_lora = measure(model_dir, layers, args.steps, args.threads, "lora")
     full_lora = measure(model_dir, list(range(n_layers)), args.steps, args.threads, "lora")
+    sel_unpacked = measure(model_dir, layers, args.steps, args.threads, pack=False)
+    full_unpacked = measure(model_dir, list(range(n_layers)), args.steps, args.threads, pack=False)
     result = {"model": model_dir, "n_layers": n_layers, "steps": args.steps, "threads": args.threads,
               "selected": sel, "all_layers": full, "selected_lora": sel_lora, "all_layers_lora": full_lora,
+              "selected_unpacked": sel_unpacked, "all_layers_unpacked": full_unpacked,
+              "ratio_packed_vs_unpacked_step_cpu_time_selected":
+                  sel["step_cpu_seconds_median"] / sel_unpacked["step_cpu_seconds_median"],
+              "ratio_packed_vs_unpacked_step_cpu_time_all_layers":
+                  full["step_cpu_seconds_median"] / full_unpacked["step_cpu_seconds_median"],
               "ratio_lora_vs_full_step_cpu_time_selected": sel_lora["step_cpu_seconds_median"] / sel["step_cpu_seconds_median"],
               "ratio_lora_vs_full_step_cpu_time_all_layers": full_lora["step_cpu_seconds_median"] / full["step_cpu_seconds_median"],
               "ratio_lora_vs_full_peak_memory_selected": sel_lora["peak_over_load_mb"] / max(sel["peak_over_load_mb"], 1e-9),

@@ -110,25 +110,73 @@ def test_bad_layers(tiny, tmp_path, layers):
 def test_infonce_prefers_aligned_answers():
     torch.manual_seed(0)
     enc = encode(_tok(), [("q a", "yes", ["no"]), ("q b", "true", ["false"])], 32)
-    n, t = enc.input_ids.shape
-    h = torch.randn(n, t, 8)
-    q = ft.masked_mean(h, enc.q_mask)
+    r, t = enc.input_ids.shape
+    h = torch.randn(r, t, 8)
+    q = ft.masked_mean(h[enc.q_rows], enc.q_mask[enc.q_rows])
     good = h.clone()
-    for g, r in enumerate(enc.pos_rows.tolist()):  # make each positive answer's tokens equal its question vector
-        good[r] = torch.where(enc.a_mask[r].bool().unsqueeze(-1), q[r], h[r])
+    for g, a in enumerate(enc.pos_rows.tolist()):  # make each positive answer's tokens equal its question vector
+        row = int(enc.a_rows[a])
+        good[row] = torch.where(enc.a_mask[a].bool().unsqueeze(-1), q[g], h[row])
     lo = ft.info_nce([good], enc, 0.1, True, False)
     hi = ft.info_nce([h], enc, 0.1, True, False)
     assert lo < hi
 
 
-def test_encode_masks_and_labels():
+@pytest.mark.parametrize("pack", [True, False])
+def test_encode_masks_and_labels(pack):
     tok = _tok()
-    enc = encode(tok, [("What is water?", "wet", ["dry", "hot"])], 16)
-    assert enc.input_ids.shape[0] == 3 and enc.pos_rows.tolist() == [0]
-    assert not bool((enc.q_mask & enc.a_mask).any())
-    assert bool((enc.labels[0] != -100).eq(enc.a_mask[0].bool()).all())
+    enc = encode(tok, [("What is water?", "wet", ["dry", "hot"])], 16, pack=pack)
+    assert enc.input_ids.shape[0] == (1 if pack else 3) and enc.pos_rows.tolist() == [0]
+    assert enc.a_rows.tolist() == ([0, 0, 0] if pack else [0, 1, 2]) and enc.q_rows.tolist() == [0]
+    for a in range(3):
+        row = int(enc.a_rows[a])
+        assert not bool((enc.q_mask[row] & enc.a_mask[a]).any())
+        n_prompt, n_answer = int(enc.q_mask[row].sum()), int(enc.a_mask[a].sum())
+        assert n_prompt + n_answer <= 16  # every (prompt, answer) sequence fits max_length
+        # the answer's position ids continue its prompt's, whatever its physical place in the row
+        assert enc.position_ids[row][enc.a_mask[a].bool()].tolist() == list(range(n_prompt, n_prompt + n_answer))
+    # labels: the positive's tokens, each at the position that predicts it (its previous token)
+    pos = enc.a_mask[0].bool()
+    labelled = enc.labels[0] != -100
+    assert labelled.sum() == pos.sum()
+    assert enc.labels[0][labelled].tolist() == enc.input_ids[0][pos].tolist()
     assert bool((enc.labels[1:] == -100).all())
-    assert enc.input_ids.shape[1] <= 16
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_packed_batch_gives_the_losses_and_gradients_of_one_sequence_per_answer(tmp_path, arch):
+    """The packed layout (prompt once, answers as branches) is an optimisation only: same InfoNCE, LM loss
+    and gradients as one causal sequence per (question, answer), when no prompt has to be cut."""
+    from transformers import AutoModelForCausalLM
+
+    make_tiny_llm(tmp_path, n_layers=3, arch=arch)
+    tok = _tok()
+    model = AutoModelForCausalLM.from_pretrained(tmp_path, trust_remote_code=False).float()
+    groups = [("What is water made of?", "hydrogen and oxygen", ["fire", "only sand and stones", "air"]),
+              ("Who wrote it?", "a poet", ["nobody at all"]),
+              ("Is it cold at the poles of the earth in winter?", "yes", ["no, it is hot", "never"])]
+    cfg = FinetuneConfig(steps=1)
+    layers = [0, 2]
+    out = {}
+    for pack in (True, False):
+        enc = encode(tok, groups, 64, pack=pack)
+        params = set_trainable_all(model)
+        model.zero_grad(set_to_none=True)
+        sl = ft.train_step(model, enc, layers, cfg)
+        out[pack] = (sl, [p.grad.clone() for p in params], enc.input_ids.numel())
+    (sp, gp, np_), (su, gu, nu) = out[True], out[False]
+    assert np_ < nu  # fewer tokens computed
+    assert sp.contrastive == pytest.approx(su.contrastive, rel=1e-4, abs=1e-5)
+    assert sp.lm == pytest.approx(su.lm, rel=1e-4, abs=1e-5)
+    for a, b in zip(gp, gu):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+def set_trainable_all(model):
+    params = list(model.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    return params
 
 
 def test_batches_are_deterministic_and_cover_questions():

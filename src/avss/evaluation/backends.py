@@ -94,6 +94,21 @@ class _Row:
         return len(self.tokens) - min(p[0] for _, p, _ in self.targets)
 
 
+def tree_attention_mask(seg: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Additive attention mask (B, 1, W, W) of rows in physical order with segments ``seg`` (B, W): 0 = the
+    shared context, k >= 1 = branch k, -1 = padding. Query i sees key j <= i of the context or of its own
+    branch; a padding query sees itself only (no empty rows)."""
+    width = seg.shape[1]
+    phys = torch.arange(width, device=seg.device)
+    causal = phys[None, :, None] >= phys[None, None, :]  # (1, W, W)
+    key = seg[:, None, :]  # (B, 1, W)
+    allowed = causal & (key >= 0) & ((key == 0) | (key == seg[:, :, None]))  # (B, W, W)
+    allowed |= torch.eye(width, dtype=torch.bool, device=seg.device)[None]
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=seg.device)
+    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
+    return mask[:, None]  # (B, 1, W, W)
+
+
 class HFBackend:
     """Batched scoring and greedy generation with a Hugging Face causal LM.
 
@@ -378,16 +393,7 @@ class HFBackend:
         return first.tokens[:k] if k >= max(self.share_min, SHARED_ROWS_MIN) else []
 
     def _tree_mask(self, seg: torch.Tensor) -> torch.Tensor:
-        """Additive attention mask (B, 1, W, W): query i sees key j <= i of the context or of its own branch."""
-        width = seg.shape[1]
-        phys = torch.arange(width)
-        causal = phys[None, :, None] >= phys[None, None, :]  # (1, W, W)
-        key = seg[:, None, :]  # (B, 1, W)
-        allowed = causal & (key >= 0) & ((key == 0) | (key == seg[:, :, None]))  # (B, W, W)
-        allowed |= torch.eye(width, dtype=torch.bool)[None]  # padding queries see themselves (no empty rows)
-        mask = torch.zeros(allowed.shape, dtype=self.dtype)
-        mask.masked_fill_(~allowed, torch.finfo(self.dtype).min)
-        return mask[:, None]  # (B, 1, W, W)
+        return tree_attention_mask(seg, self.dtype)
 
     # ------------------------------------------------------------------ generation
     def _common_prefix(self, encs: list[list[int]]) -> list[int]:

@@ -149,9 +149,9 @@ def info_nce(states: list[torch.Tensor], enc: Encoded, temperature: float, in_ba
              center: bool) -> torch.Tensor:
     """Mean over layers of cross-entropy of (question . answer cosine / T) at the truthful answer."""
     losses = []
-    for h in states:
-        q = masked_mean(h, enc.q_mask)[enc.pos_rows]   # [G, H] anchors
-        a = masked_mean(h, enc.a_mask)                 # [N, H] candidates
+    for h in states:  # [R, T, H]
+        q = masked_mean(h[enc.q_rows], enc.q_mask[enc.q_rows])  # [G, H] anchors
+        a = masked_mean(h[enc.a_rows], enc.a_mask)             # [N, H] candidates
         if center:
             mu = torch.cat([q, a]).mean(0, keepdim=True)  # [1, H]
             q, a = q - mu, a - mu
@@ -165,20 +165,26 @@ def info_nce(states: list[torch.Tensor], enc: Encoded, temperature: float, in_ba
 
 def lm_loss(model, last_hidden: torch.Tensor, enc: Encoded) -> torch.Tensor:
     """Next-token cross-entropy on truthful answer tokens, logits only where a label exists."""
-    target = enc.labels[:, 1:]                          # [N, T-1]
-    where = target != -100                              # [N, T-1]
-    h = last_hidden[:, :-1][where]                      # [M, H]
+    where = enc.labels != -100                          # [R, T]
+    h = last_hidden[where]                              # [M, H]
     logits = model.get_output_embeddings()(h)           # [M, V]
-    return F.cross_entropy(logits.float(), target[where])
+    return F.cross_entropy(logits.float(), enc.labels[where])
+
+
+def forward_states(model, enc: Encoded, layers: list[int]) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Outputs [R, T, H] of the selected blocks and the last hidden state of one forward pass."""
+    dtype = next(model.parameters()).dtype
+    with layer_outputs(model, layers) as store:
+        out = model.base_model(input_ids=enc.input_ids, position_ids=enc.position_ids,
+                               attention_mask=enc.attention_mask(dtype))
+    return [store[i] for i in layers], out.last_hidden_state
 
 
 def train_step(model, enc: Encoded, layers: list[int], cfg: FinetuneConfig) -> StepLoss:
     """Forward once, both losses, backward (no optimiser step)."""
-    with layer_outputs(model, layers) as store:
-        out = model.base_model(input_ids=enc.input_ids, attention_mask=enc.attention_mask)
-    states = [store[i] for i in layers]
+    states, last = forward_states(model, enc, layers)
     lc = info_nce(states, enc, cfg.temperature, cfg.in_batch_negatives, cfg.center)
-    ll = lm_loss(model, out.last_hidden_state, enc)
+    ll = lm_loss(model, last, enc)
     loss = cfg.contrastive_weight * lc + cfg.lm_weight * ll
     loss.backward()
     return StepLoss(-1, loss.item(), lc.item(), ll.item())
