@@ -101,12 +101,11 @@ def encode(tokenizer, groups: list[tuple[str, str, list[str]]], max_length: int,
             answers.append(ids[:max(1, max_length // 2)])
         pos_rows.append(len(group))
         group += [g] * len(answers)
+        q_rows.append(len(rows))  # the (first) row of the question: its positive's when unpacked
         if pack:
-            q_rows.append(len(rows))
             a_rows += [len(rows)] * len(answers)
             rows.append((prompt[-(max_length - max(map(len, answers))):], answers, True))
         else:
-            q_rows.append(len(rows))
             for j, a in enumerate(answers):
                 a_rows.append(len(rows))
                 rows.append((prompt[-(max_length - len(a)):], [a], j == 0))
