@@ -20,7 +20,10 @@ in requirements.lock):
     python benchmarks/bench_evaluator.py --out results/bench/evaluator.json \\
         --harness-python .venv-bench/bin/python     # or LMEVAL_PYTHON=...
 
-Without a harness environment it measures ours alone and says so. Target: the harness's accuracies
+With --workers > 1 (default: --threads, like the pipeline's ``evaluate_pruning.batch_parallel: true``) ours
+also runs a second time with one batch at a time on all threads (``--workers 1``), reported beside it as
+``ours_one_batch_at_a_time`` (``--no-serial`` skips it). Without a harness environment it measures ours
+alone and says so. Target: the harness's accuracies
 within 0.5 points on every task, at <= 0.33x its wall time on the same items.
 """
 from __future__ import annotations
@@ -138,7 +141,8 @@ def ours_child(args) -> None:
     torch.set_num_threads(args.threads)
     model, tok = load_pretrained(args.model)
     tasks = [SciQ(read_jsonl(DATASETS / "sciq.jsonl")[:args.n_sciq]), SST2(read_jsonl(DATASETS / "sst2.jsonl")[:args.n_sst2])]
-    backend = HFBackend(model, tok, batch_size=args.batch_size, max_batch_tokens=args.max_batch_tokens, progress=False)
+    backend = HFBackend(model, tok, batch_size=args.batch_size, max_batch_tokens=args.max_batch_tokens, progress=False,
+                        workers=args.workers)
     if args.count_tokens:  # untimed bookkeeping: the tokens the harness feeds (every request in full)
         harness_tokens = 0
         for task in tasks:
@@ -158,10 +162,11 @@ def ours_child(args) -> None:
                       "backend_stats": backend.stats, "per_item_acc": per_item}))
 
 
-def run_ours(args, env: dict) -> dict:
+def run_ours(args, env: dict, workers: int | None = None) -> dict:
+    workers = args.workers if workers is None else workers
     cmd = [sys.executable, __file__, "--child", "--model", str(args.model), "--n-sciq", str(args.n_sciq),
            "--n-sst2", str(args.n_sst2), "--threads", str(args.threads), "--batch-size", str(args.batch_size),
-           "--max-batch-tokens", str(args.max_batch_tokens)]
+           "--max-batch-tokens", str(args.max_batch_tokens), "--workers", str(workers)]
     wall, cpu, proc = timed(cmd, env)
     # the harness-equivalent token count is bookkeeping of this benchmark, not evaluator work: counted in
     # a second, untimed process (it re-tokenises every request, ~1 s that used to be charged to ours)
@@ -197,6 +202,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=64, help="our rows per forward pass")
     ap.add_argument("--max-batch-tokens", type=int, default=4096, help="our padded tokens per forward pass")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="our batches computed at once, 1 torch thread each (default: --threads, as the pipeline's "
+                         "evaluate_pruning.batch_parallel: true; 1 = one batch at a time on all threads)")
+    ap.add_argument("--no-serial", action="store_true",
+                    help="skip the extra run of ours with one batch at a time (--workers 1) beside the default")
     ap.add_argument("--harness-python", default=os.environ.get("LMEVAL_PYTHON"),
                     help="python of a virtual environment with lm-eval (the `bench` extra); env LMEVAL_PYTHON")
     ap.add_argument("--harness-batch", type=int, default=16)
@@ -204,6 +214,8 @@ def main() -> None:
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--count-tokens", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.workers is None:
+        args.workers = args.threads
     if args.child:
         return ours_child(args)
     if not Path(args.model, "config.json").is_file():
@@ -213,6 +225,8 @@ def main() -> None:
            "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(ROOT / "src")}
     load_before = os.getloadavg()
     ours = run_ours(args, env)
+    # ours with one batch at a time on all threads (evaluate_pruning.batch_parallel: false), same run
+    serial = run_ours(args, env, workers=1) if args.workers > 1 and not args.no_serial else None
     harness, note = None, None
     if args.skip_harness or not args.harness_python:
         note = "harness not run (give --harness-python or LMEVAL_PYTHON)"
@@ -222,14 +236,20 @@ def main() -> None:
     n_items = args.n_sciq + args.n_sst2
     record = {"benchmark": "evaluator: ours vs lm-evaluation-harness on the same items", "model": str(args.model),
               "items": {"sciq": args.n_sciq, "sst2": args.n_sst2}, "threads": args.threads,
+              "workers": args.workers,
               "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                           "load_average_before": load_before, "load_average_after": os.getloadavg()},
               "ours": {k: v for k, v in ours.items() if k != "per_item_acc"},
+              "ours_one_batch_at_a_time": None if serial is None else {
+                  "wall_s": serial["wall_s"], "cpu_s": serial["cpu_s"], "evaluate_s": serial["evaluate_s"],
+                  "same_answers_as_ours": serial["per_item_acc"] == ours["per_item_acc"],
+                  "wall_ratio_ours_to_this": ours["wall_s"] / serial["wall_s"],
+                  "wall_ratio_to_harness": None if harness is None else serial["wall_s"] / harness["wall_s"]},
               "harness": None if harness is None else {k: v for k, v in harness.items() if k != "per_item_acc"},
               "comparison": compare(ours, harness, n_items), "note": note}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps(record["comparison"], indent=2))
+    print(json.dumps({**record["comparison"], "ours_one_batch_at_a_time": record["ours_one_batch_at_a_time"]}, indent=2))
 
 
 if __name__ == "__main__":

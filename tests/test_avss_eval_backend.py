@@ -240,3 +240,42 @@ def test_generation_reuses_the_shared_prefix_and_equals_hf_generate(arch):
     if stop:
         cut = shared.generate_until([GenerateRequest(reqs[0].context, (stop,), 6)] + reqs[1:])
         assert cut[0] == got[0][:got[0].index(stop)] and cut[1:] == got[1:]
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_batches_on_worker_threads_give_the_numbers_of_one_batch_at_a_time(arch):
+    """workers=2: two batches at once, one torch thread each; every score, greedy flag, generated text and
+    counter equals one batch at a time on one thread, the forwards ran on the worker threads, and the
+    process's torch thread count is restored."""
+    model, tok = make_tiny_llm(n_layers=2, arch=arch, hidden=32)
+    primer = "Q: What is the capital of France?\nA: Paris.\n\nQ: How many legs has a spider?\nA: Eight.\n\n"
+    questions = ["Q: What is the boiling point of water?\nA:", "Q: Who wrote Hamlet?\nA:", "Q: What is 2 + 2?\nA:"]
+    ll = [LoglikelihoodRequest(primer + q, c) for q in questions for c in CONTS]  # a cached primer group
+    ll += [LoglikelihoodRequest(CTX[: 20 + 7 * k], c) for k in range(6) for c in CONTS]  # rows of several widths
+    rolling = [RollingRequest(CTX * k) for k in (1, 2, 3)]
+    gen = [GenerateRequest(PRIMER + f"Question: {q}\nAnswer:", ("<never>",), 5) for q in questions + ["Why?", "Who?"]]
+    threads = []
+    hook = model.register_forward_pre_hook(lambda *_: threads.append(__import__("threading").current_thread().name))
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        def run(workers):
+            backend = HFBackend(model, tok, batch_size=2, max_batch_tokens=96, max_length=24, progress=False,
+                                workers=workers)
+            threads.clear()
+            out = (backend.loglikelihood(ll), backend.loglikelihood_rolling(rolling), backend.generate_until(gen))
+            return out, backend.stats, list(threads)
+
+        one, stats_one, threads_one = run(1)
+        torch.set_num_threads(2)
+        two, stats_two, threads_two = run(2)
+        assert torch.get_num_threads() == 2  # restored after each call
+    finally:
+        hook.remove()
+        torch.set_num_threads(before)
+    assert two == one and stats_two == stats_one
+    assert stats_one["forward_calls"] >= 6  # enough batches for two at once
+    assert not any(t.startswith("hfbackend") for t in threads_one)
+    assert sum(t.startswith("hfbackend") for t in threads_two) >= stats_two["forward_calls"]
+    with pytest.raises(ValueError, match="workers"):
+        HFBackend(model, tok, workers=0)

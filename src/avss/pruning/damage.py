@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from avss.evaluation.backends import HFBackend
+from avss.evaluation.backends import HFBackend, backend_workers
 from avss.evaluation.runner import evaluate, load_tasks
 from avss.hf_io import load_pretrained
 from avss.surgery import blocks_replayed, layers_removed, record_block_outputs
@@ -111,6 +111,7 @@ def run_layer_damage(model_dir: str | Path, datasets_dir: str | Path, params: Ma
     model, tok = load_pretrained(model_dir, device=device, dtype=params.get("dtype", "float32"))
     opts = {k: params[k] for k in ("batch_size", "max_batch_tokens", "max_length", "share_prefix_min_tokens", "progress")
             if k in params}
+    opts["workers"] = backend_workers(params, threads)
     start = time.perf_counter()
     record = layer_damage(model, tok, spec, datasets_dir, int(params.get("seed", 0)), opts)
     timings = {"seconds_per_model": record.pop("seconds"), "total_seconds": time.perf_counter() - start}

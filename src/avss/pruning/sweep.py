@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from avss.activations import calibration_windows, window_batches
-from avss.evaluation.backends import HFBackend
+from avss.evaluation.backends import HFBackend, backend_workers
 from avss.evaluation.runner import evaluate, load_tasks
 from avss.hf_io import load_pretrained
 from avss.surgery import layers_removed
@@ -268,6 +268,7 @@ def run_evaluate_pruning(model_dir: str | Path, scores_path: str | Path, dataset
     device = resolve_device(params.get("device", "auto"), "evaluate_pruning.device")
     model, tok = load_pretrained(model_dir, device=device, dtype=params.get("dtype", "float32"))
     opts = {k: params[k] for k in ("batch_size", "max_batch_tokens", "max_length", "share_prefix_min_tokens", "progress") if k in params}
+    opts["workers"] = backend_workers(params, threads)
     start = time.perf_counter()
     summary = params.get("summary") or {}
     heal = params.get("heal")
