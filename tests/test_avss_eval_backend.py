@@ -244,9 +244,9 @@ def test_generation_reuses_the_shared_prefix_and_equals_hf_generate(arch):
 
 @pytest.mark.parametrize("arch", ["llama", "gpt2"])
 def test_batches_on_worker_threads_give_the_numbers_of_one_batch_at_a_time(arch):
-    """workers=2: two batches at once, one torch thread each; every score, greedy flag, generated text and
-    counter equals one batch at a time on one thread, the forwards ran on the worker threads, and the
-    process's torch thread count is restored."""
+    """workers=2: two log-likelihood batches at once, one torch thread each; every score, greedy flag, generated
+    text and counter equals one batch at a time on one thread, the choice forwards ran on the worker threads,
+    and the process's torch thread count is restored."""
     model, tok = make_tiny_llm(n_layers=2, arch=arch, hidden=32)
     primer = "Q: What is the capital of France?\nA: Paris.\n\nQ: How many legs has a spider?\nA: Eight.\n\n"
     questions = ["Q: What is the boiling point of water?\nA:", "Q: Who wrote Hamlet?\nA:", "Q: What is 2 + 2?\nA:"]
@@ -267,8 +267,9 @@ def test_batches_on_worker_threads_give_the_numbers_of_one_batch_at_a_time(arch)
             return out, backend.stats, list(threads)
 
         one, stats_one, threads_one = run(1)
+        two, stats_two, threads_two = run(2)  # groups of few batches run one at a time on the process's 1 thread
         torch.set_num_threads(2)
-        two, stats_two, threads_two = run(2)
+        approx, _, _ = run(2)
         assert torch.get_num_threads() == 2  # restored after each call
     finally:
         hook.remove()
@@ -276,6 +277,12 @@ def test_batches_on_worker_threads_give_the_numbers_of_one_batch_at_a_time(arch)
     assert two == one and stats_two == stats_one
     assert stats_one["forward_calls"] >= 6  # enough batches for two at once
     assert not any(t.startswith("hfbackend") for t in threads_one)
-    assert sum(t.startswith("hfbackend") for t in threads_two) >= stats_two["forward_calls"]
+    n_ll = HFBackend(model, tok, batch_size=2, max_batch_tokens=96, max_length=24, progress=False)
+    n_ll.loglikelihood(ll)
+    assert n_ll.stats["forward_calls"] >= 4  # enough choice batches for two at once
+    assert sum(t.startswith("hfbackend") for t in threads_two) >= n_ll.stats["forward_calls"] // 2  # not groups of < 4
+    for (a, ga), (b, gb) in zip(one[0] + one[1], approx[0] + approx[1]):
+        assert b == pytest.approx(a, abs=1e-4) and ga == gb
+    assert approx[2] == one[2]
     with pytest.raises(ValueError, match="workers"):
         HFBackend(model, tok, workers=0)

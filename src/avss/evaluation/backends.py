@@ -14,10 +14,13 @@ only the positions that predict a continuation token go through the LM head, and
 a prefix shared by every request (a few-shot primer) once and decodes on copies of its KV cache,
 dropping finished rows from the batch.
 
-CPU parallelism (``workers`` > 1): that many batches run at once, each on one torch thread, instead of one
-batch at a time with ``workers`` threads inside each matrix product. The small products of a model like the
-default 135M one split poorly across threads: on 2 cores this is 7-10 % less wall time for the same
-numbers (each batch computes exactly what it computes alone on one thread). Memory: ``workers`` batches'
+CPU parallelism (``workers`` > 1): the batches of log-likelihood (choice) requests run that many at once,
+each on one torch thread, instead of one batch at a time with ``workers`` threads inside each matrix
+product. The products of a model like the default 135M one split poorly across threads: on 2 cores the
+benchmark's SciQ + SST-2 items take 0.90x the wall time, with the same numbers (each batch computes exactly
+what it computes alone on one thread). Perplexity windows and generation stay one batch at a time on all
+threads (long plain rows whose products split well: 16 wiki windows took 1.10x the time on two workers), and
+so does a group of fewer than ``PARALLEL_MIN_PER_WORKER`` x workers batches. Memory: ``workers`` batches'
 activations at once; the weights are shared.
 """
 from __future__ import annotations
@@ -77,6 +80,7 @@ class DummyBackend:
         return [cut_at_stop(self.gen_fn(r.context), r.until) for r in requests]
 
 
+PARALLEL_MIN_PER_WORKER = 2  # fewer batches than this x workers run one at a time on all threads
 SHARED_ROWS_MIN = 16  # tokens: a shorter common prefix of every row is not worth a cached pass
 
 
@@ -136,8 +140,8 @@ class HFBackend:
     less time for its MC1/MC2 requests, the same scores to float rounding). 0 disables all three.
     max_batch_tokens: rows are sorted by length and batched up to ``batch_size`` rows and this many
     (padded) tokens per forward pass.
-    workers: batches computed at once, each on one torch thread (CPU; module docstring); 1 = one batch at a
-    time on the process's torch threads. A model on CUDA, a custom ``forward`` of :meth:`score_rows` and a
+    workers: log-likelihood batches computed at once, each on one torch thread (CPU; module docstring); 1 = one
+    batch at a time on the process's torch threads. A model on CUDA, a custom ``forward`` of :meth:`score_rows` and a
     subclass that overrides ``_forward_rows`` (state across batches) run one batch at a time.
     """
 
@@ -182,9 +186,12 @@ class HFBackend:
 
     def _ordered_map(self, fn: Callable, items: Iterable, parallel: bool) -> Iterator:
         """fn(item) for every item, in order; with ``parallel`` (and workers > 1) up to ``workers`` at once on
-        worker threads of one torch thread each (``workers`` + 1 results in flight, so memory stays bounded)."""
-        if not parallel or self.workers <= 1:
-            yield from map(fn, items)
+        worker threads of one torch thread each (``workers`` + 1 results in flight, so memory stays bounded).
+        Fewer than ``PARALLEL_MIN_PER_WORKER`` x workers items run one at a time on the process's threads (with
+        only two or three batches one worker would sit idle while the other computes a big one on one thread)."""
+        items = list(items) if parallel and self.workers > 1 else items
+        if not parallel or self.workers <= 1 or len(items) < PARALLEL_MIN_PER_WORKER * self.workers:
+            yield from map(fn, items)  # few batches: one at a time on all threads (no idle worker at the end)
             return
 
         def init() -> None:
@@ -254,7 +261,7 @@ class HFBackend:
     @torch.inference_mode()
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[tuple[float, bool]]:
         pairs = self.encode_pairs([(r.context, r.continuation) for r in requests])
-        return self.score_rows(self.pack_pairs(pairs), len(pairs), "loglikelihood")
+        return self.score_rows(self.pack_pairs(pairs), len(pairs), "loglikelihood", parallel=True)
 
     @torch.inference_mode()
     def loglikelihood_rolling(self, requests: Sequence[RollingRequest]) -> list[tuple[float, int]]:
@@ -287,12 +294,9 @@ class HFBackend:
             prefix = self._common_prefix([enc[i] for i in idx])
             cache = self._prefix_cache(prefix)
             idx = sorted(idx, key=lambda i: -len(enc[i]))
-            chunks = [idx[b:b + self.batch_size] for b in range(0, len(idx), self.batch_size)]
-
-            def run(chunk, prefix=prefix, cache=cache, until=until, max_new=max_new):
-                return self._greedy(prefix, cache, [enc[i][len(prefix):] for i in chunk], until, max_new)
-
-            for chunk, texts in zip(chunks, self._ordered_map(run, chunks, parallel=True)):
+            for b in range(0, len(idx), self.batch_size):
+                chunk = idx[b:b + self.batch_size]
+                texts = self._greedy(prefix, cache, [enc[i][len(prefix):] for i in chunk], until, max_new)
                 for i, text in zip(chunk, texts):
                     out[i] = cut_at_stop(text, until)
                 bar.update(len(chunk))
@@ -358,7 +362,7 @@ class HFBackend:
         return batches + ([cur] if cur else [])
 
     def score_rows(self, rows: list[_Row], n_requests: int, desc: str = "loglikelihood",
-                   forward: Callable | None = None) -> list[tuple[float, bool]]:
+                   forward: Callable | None = None, parallel: bool = False) -> list[tuple[float, bool]]:
         """(sum of log-probs, all greedy) of every request target of ``rows``, indexed by request.
 
         forward(batch, kwargs) -> logits [B, K, V] replaces the model call (used by the leave-one-layer-out
@@ -376,7 +380,7 @@ class HFBackend:
                                   [(q, [p - len(prefix) for p in pos], tgt) for q, pos, tgt in r.targets])
                              for r in group]
                 batches = self._batches(group)
-                for batch, (logits, offsets) in zip(batches, self._forwards(batches, forward)):
+                for batch, (logits, offsets) in zip(batches, self._forwards(batches, forward, parallel)):
                     for r, row in enumerate(batch):
                         for req, pos, tgt in row.targets:
                             results[req] = _continuation_score(logits[r, [p + offsets[r] for p in pos]], tgt)
@@ -389,20 +393,15 @@ class HFBackend:
             raise RuntimeError(f"backend: {len(missing)} requests were not scored (first {missing[0]})")
         return results  # type: ignore[return-value]
 
-    def _forwards(self, batches: list[list[_Row]], forward: Callable | None) -> Iterator:
-        """(logits, offsets) of every batch, in order; batch inputs are built in the calling thread, the model
-        calls run on the workers when the plain model forward is used."""
-        parallel = forward is None and type(self)._forward_rows is HFBackend._forward_rows
+    def _forwards(self, batches: list[list[_Row]], forward: Callable | None, parallel: bool) -> Iterator:
+        """(logits, offsets) of every batch, in order; on the worker threads when the plain model forward is used
+        (inputs and model call of a batch both on its worker; the counters are locked, the shared cache is only read)."""
+        parallel = parallel and forward is None and type(self)._forward_rows is HFBackend._forward_rows
         if not parallel or self.workers <= 1:
             yield from (self._forward_rows(batch, forward) for batch in batches)
             return
 
-        def run(batch_and_inputs):
-            batch, (kwargs, offsets) = batch_and_inputs
-            return self._kept_logits(self.model(**kwargs).logits, kwargs, batch), offsets
-
-        inputs = ((batch, self.batch_inputs(batch)) for batch in batches)  # built in this thread, in order
-        yield from self._ordered_map(run, inputs, parallel=True)
+        yield from self._ordered_map(lambda batch: self._forward_rows(batch, None), batches, parallel=True)
 
     def batch_inputs(self, batch: list[_Row]) -> tuple[dict, list[int]]:
         """Model inputs of one batch (left-padded rows, tree mask) and each row's logit offset."""
