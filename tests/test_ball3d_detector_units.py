@@ -275,3 +275,23 @@ def test_answers_re_read_with_the_3d_track():
     assert answers_from_track({"cam0": rows["cam0"][:1]}, [cam], behind, 4.0, 0.5)["cam0"] == rows["cam0"][:1]
     with pytest.raises(KeyError, match="cam1"):
         answers_from_track(rows, [_camera("cam1")], track, 4.0, 0.5)
+
+
+def test_standardise_color_is_the_per_channel_formula_bit_for_bit():
+    """Channel-by-channel float32 arithmetic, cast to float16: equal to (x - mean) / std on the (3, h, w)
+    transpose, bit for bit; a flat channel divides by 1e-3, not by 0."""
+    import cv2
+
+    from ball3d.detection.inputs import standardise_color
+
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 256, (3, 17, 23, 3), dtype=np.uint8)
+    frames[2, :, :, 1] = 77  # a flat channel
+    got = standardise_color(frames)
+    assert got.shape == (3, 3, 17, 23) and got.dtype == np.float16
+    for t, f in enumerate(frames):
+        mu, sd = cv2.meanStdDev(f)
+        ref = ((f.astype(np.float32) - mu[:, 0].astype(np.float32))
+               * (1.0 / np.maximum(sd[:, 0], 1e-3)).astype(np.float32)).transpose(2, 0, 1).astype(np.float16)
+        assert np.array_equal(got[t], ref)
+    assert np.all(got[2, 1] == 0) and abs(float(got[0, 0].astype(np.float32).mean())) < 1e-2
