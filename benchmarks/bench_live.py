@@ -82,8 +82,9 @@ def live(sources, calib, ckpt, params, a) -> dict:
                               "stop_reason")}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def arguments(description: str, frames: int = 50) -> argparse.ArgumentParser:
+    """The options of this benchmark (also bench_live_stages'): output, scene or rendered scene, threads."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--out", required=True)
     ap.add_argument("--scene", help="scene folder (truth.json + videos); default: render one")
     ap.add_argument("--cameras", help="calibration folder of --scene")
@@ -91,9 +92,14 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=1920)
     ap.add_argument("--height", type=int, default=1080)
     ap.add_argument("--n-cameras", type=int, default=6)
-    ap.add_argument("--frames", type=int, default=50)
+    ap.add_argument("--frames", type=int, default=frames)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--queue-frames", type=int, default=4)
+    return ap
+
+
+def main() -> None:
+    ap = arguments(__doc__.split("\n")[0])
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if a.scene:

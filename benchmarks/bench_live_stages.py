@@ -5,18 +5,19 @@ cameras) is more than the Numba chain that benchmarks/bench_preprocess.py times:
 resampled to the detector's size (fit_prep), turned grey and standardised, its mask clipped, and for a
 colour network standardised per channel to float16. This runs bench_live's rendered scene (or --scene /
 --cameras / --checkpoint) through the live tracker once to warm up, then once with each of those steps
-timed (ms per camera frame, mean and p50), beside the stage latencies of the same run.
+timed (ms per camera frame, mean and p50), beside the stage latencies of the same run and the detect stage
+per frame set (how many sets ran full-frame re-acquisition passes, > FULL_FRAME_MS, and the ROI sets' range).
 
     python benchmarks/bench_live_stages.py --out results/bench/live_stages.json [--frames 30]
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -24,13 +25,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import bench_live  # noqa: E402
 import numpy as np  # noqa: E402
 
-import bench_live  # noqa: E402
 from ball3d.detection.inputs import fit_prep, grey, standardise, standardise_color  # noqa: E402
 from ball3d.live import tracker  # noqa: E402
 from ball3d.live.__main__ import load_params  # noqa: E402
+from ball3d.live.run import run_live  # noqa: E402
 
+FULL_FRAME_MS = 200.0  # detect stage of one frame set above this: full-frame passes (ROI sets: 30-50 ms here)
 STEPS = ("chain", "fit_prep", "grey_standardise", "mask", "color_standardise")
 
 
@@ -56,17 +59,7 @@ def timed_push(times: dict):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--scene")
-    ap.add_argument("--cameras")
-    ap.add_argument("--checkpoint")
-    ap.add_argument("--width", type=int, default=1920)
-    ap.add_argument("--height", type=int, default=1080)
-    ap.add_argument("--n-cameras", type=int, default=6)
-    ap.add_argument("--frames", type=int, default=30)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--queue-frames", type=int, default=4)
+    ap = bench_live.arguments(__doc__.split("\n")[0], frames=30)
     a = ap.parse_args()
     original = tracker.Camera2Det.push
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,19 +73,31 @@ def main() -> None:
         bench_live.live(sources, calib, ckpt, params, a)  # warm-up: numba and torch compile once
         times: dict = {k: [] for k in STEPS}
         tracker.Camera2Det.push = timed_push(times)
+        records: list[dict] = []
         try:
-            run = bench_live.live(sources, calib, ckpt, params, a)
+            res = run_live(sources, calib, ckpt, params, records.append, pace="fast", queue_frames=a.queue_frames,
+                           threads=a.threads)
         finally:
             tracker.Camera2Det.push = original
+    run = res.summary
+    detect = [r["latency_ms"]["detect"] for r in records if r["type"] == "frame"]
+    full = [d for d in detect if d > FULL_FRAME_MS]
     out = {"cameras": len(sources), "frames": a.frames, "size": [a.width, a.height], "threads": a.threads,
            "sizes": times.pop("sizes"),
            "ms_per_camera_frame": {k: {"mean": round(float(np.mean(v)), 3), "p50": round(float(np.median(v)), 3)}
                                    for k, v in times.items() if v},
            "stage_latency_ms": {k: {"p50": v["p50"], "p95": v["p95"]} for k, v in run["latency_ms"].items()},
-           "frame_sets_per_s": run["frame_sets_per_s"]}
+           "frame_sets_per_s": run["frame_sets_per_s"],
+           # a set whose detect stage took > FULL_FRAME_MS ran full-frame passes (re-acquisition): ~10x an ROI pass
+           "detect_ms_per_set": {"sets": len(detect), "full_frame_sets": len(full),
+                                 "full_frame_range": [round(min(full), 1), round(max(full), 1)] if full else None,
+                                 "roi_range": [round(min(d for d in detect if d <= FULL_FRAME_MS), 1),
+                                               round(max(d for d in detect if d <= FULL_FRAME_MS), 1)]
+                                 if len(full) < len(detect) else None},
+           "states": dict(Counter(r["state"] for r in records if r["type"] == "frame"))}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
-    print(json.dumps({k: out[k] for k in ("sizes", "ms_per_camera_frame", "frame_sets_per_s")}))
+    print(json.dumps({k: out[k] for k in ("sizes", "ms_per_camera_frame", "frame_sets_per_s", "detect_ms_per_set")}))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ each on one torch thread, instead of one batch at a time with ``workers`` thread
 product. The products of a model like the default 135M one split poorly across threads: on 2 cores the
 benchmark's SciQ + SST-2 items take 0.90x the wall time, with the same numbers (each batch computes exactly
 what it computes alone on one thread). Perplexity windows and generation stay one batch at a time on all
-threads (long plain rows whose products split well: 16 wiki windows took 1.10x the time on two workers), and
+threads (long plain rows whose products split well: 16 wiki windows took 1.10x the time on two workers in a one-off
+measurement), and
 so does a group of fewer than ``PARALLEL_MIN_PER_WORKER`` x workers batches. Memory: ``workers`` batches'
 activations at once; the weights are shared.
 """
@@ -31,7 +32,7 @@ import inspect
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -183,37 +184,6 @@ class HFBackend:
             yield
         finally:
             torch.set_num_threads(before)
-
-    def _ordered_map(self, fn: Callable, items: Iterable, parallel: bool) -> Iterator:
-        """fn(item) for every item, in order; with ``parallel`` (and workers > 1) up to ``workers`` at once on
-        worker threads of one torch thread each (``workers`` + 1 results in flight, so memory stays bounded).
-        Fewer than ``PARALLEL_MIN_PER_WORKER`` x workers items run one at a time on the process's threads (with
-        only two or three batches one worker would sit idle while the other computes a big one on one thread)."""
-        items = list(items) if parallel and self.workers > 1 else items
-        if not parallel or self.workers <= 1 or len(items) < PARALLEL_MIN_PER_WORKER * self.workers:
-            yield from map(fn, items)  # few batches: one at a time on all threads (no idle worker at the end)
-            return
-
-        def init() -> None:
-            torch.set_num_threads(1)
-
-        def call(item):
-            with torch.inference_mode():
-                return fn(item)
-
-        with self._one_thread_each(), ThreadPoolExecutor(self.workers, initializer=init,
-                                                         thread_name_prefix="hfbackend") as pool:
-            pending: deque = deque()
-            try:
-                for item in items:
-                    pending.append(pool.submit(call, item))
-                    if len(pending) > self.workers:
-                        yield pending.popleft().result()
-                while pending:
-                    yield pending.popleft().result()
-            finally:
-                for fut in pending:
-                    fut.cancel()
 
     # ------------------------------------------------------------------ tokenisation
     def encode(self, text: str) -> list[int]:
@@ -394,14 +364,35 @@ class HFBackend:
         return results  # type: ignore[return-value]
 
     def _forwards(self, batches: list[list[_Row]], forward: Callable | None, parallel: bool) -> Iterator:
-        """(logits, offsets) of every batch, in order; on the worker threads when the plain model forward is used
-        (inputs and model call of a batch both on its worker; the counters are locked, the shared cache is only read)."""
-        parallel = parallel and forward is None and type(self)._forward_rows is HFBackend._forward_rows
-        if not parallel or self.workers <= 1:
+        """(logits, offsets) of every batch, in order. With ``parallel``, the plain model forward, workers > 1
+        and at least ``PARALLEL_MIN_PER_WORKER`` x workers batches, up to ``workers`` batches run at once on
+        worker threads of one torch thread each (inputs and model call both on the worker; the counters are
+        locked, the shared cache is only read; ``workers`` + 1 results in flight, so memory stays bounded).
+        Fewer batches run one at a time on the process's threads: with two or three, one worker would sit idle
+        while the other computes a big one on one thread."""
+        parallel = (parallel and forward is None and type(self)._forward_rows is HFBackend._forward_rows
+                    and self.workers > 1 and len(batches) >= PARALLEL_MIN_PER_WORKER * self.workers)
+        if not parallel:
             yield from (self._forward_rows(batch, forward) for batch in batches)
             return
 
-        yield from self._ordered_map(lambda batch: self._forward_rows(batch, None), batches, parallel=True)
+        def call(batch):
+            with torch.inference_mode():
+                return self._forward_rows(batch, None)
+
+        with self._one_thread_each(), ThreadPoolExecutor(self.workers, initializer=torch.set_num_threads,
+                                                         initargs=(1,), thread_name_prefix="hfbackend") as pool:
+            pending: deque = deque()
+            try:
+                for batch in batches:
+                    pending.append(pool.submit(call, batch))
+                    if len(pending) > self.workers:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:
+                for fut in pending:
+                    fut.cancel()
 
     def batch_inputs(self, batch: list[_Row]) -> tuple[dict, list[int]]:
         """Model inputs of one batch (left-padded rows, tree mask) and each row's logit offset."""
@@ -432,15 +423,12 @@ class HFBackend:
 
     def _forward_rows(self, batch: list[_Row], forward: Callable | None):
         kwargs, offsets = self.batch_inputs(batch)
+        keep = kwargs.get("logits_to_keep")
         logits = forward(batch, kwargs) if forward is not None else self.model(**kwargs).logits
-        return self._kept_logits(logits, kwargs, batch), offsets
-
-    @staticmethod
-    def _kept_logits(logits: torch.Tensor, kwargs: dict, batch: list[_Row]) -> torch.Tensor:
-        """The last K positions' logits (B, K, V) when the model could not keep only those itself."""
-        if kwargs.get("logits_to_keep") is None:
-            logits = logits[:, -max(r.n_keep for r in batch):]
-        return logits
+        if keep is None:
+            keep = max(r.n_keep for r in batch)
+            logits = logits[:, -keep:]  # (B, K, V)
+        return logits, offsets
 
     def _prefix_groups(self, rows: list[_Row]) -> list[tuple[list[int], list[_Row]]]:
         """Rows grouped by a shared primer: (prefix, rows) per group of >= 2 rows that start with the same
